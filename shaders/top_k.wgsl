@@ -1,0 +1,126 @@
+// The k largest logits of each row with their token ids, after the end-of-text token has been
+// masked while the sequence is shorter than the minimum length (transformers' MinLengthLogitsProcessor).
+// Greedy decoding reads k = 1; beam search reads the 2 * beams best tokens of every beam, which
+// always contain the best 2 * beams candidates over all beams. Per row only k (value, id) pairs go
+// back to the host instead of the whole vocabulary.
+// Ties go to the lower token id.
+
+struct Params {
+    rows: u32,
+    vocab: u32,
+    k: u32,
+    eos_id: u32,
+    min_len: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Step {
+    pos: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+// [rows, k, 2]: bit pattern of the f32 value, then the token id.
+@group(0) @binding(3) var<storage, read_write> best: array<u32>;
+
+const THREADS: u32 = 64u;
+const MAX_K: u32 = 16u;
+const NONE: u32 = 0xffffffffu;
+const LOWEST: f32 = -3.4e38;
+
+var<workgroup> shared_values: array<f32, 1024>;
+var<workgroup> shared_ids: array<u32, 1024>;
+
+fn better(value_a: f32, id_a: u32, value_b: f32, id_b: u32) -> bool {
+    return value_a > value_b || (value_a == value_b && id_a < id_b);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let row = wid.x;
+    let k = p.k;
+    // The sequence fed to this step has pos + 1 tokens, the start token included.
+    let mask_eos = step.pos + 1u < p.min_len;
+
+    var values: array<f32, 16>;
+    var ids: array<u32, 16>;
+    for (var i = 0u; i < MAX_K; i = i + 1u) {
+        values[i] = LOWEST;
+        ids[i] = NONE;
+    }
+
+    let base = row * p.vocab;
+    for (var v = t; v < p.vocab; v = v + THREADS) {
+        if (mask_eos && v == p.eos_id) {
+            continue;
+        }
+        let s = logits[base + v];
+        if (!better(s, v, values[k - 1u], ids[k - 1u])) {
+            continue;
+        }
+        // Insertion into the sorted list.
+        var j = k - 1u;
+        loop {
+            if (j == 0u || !better(s, v, values[j - 1u], ids[j - 1u])) {
+                break;
+            }
+            values[j] = values[j - 1u];
+            ids[j] = ids[j - 1u];
+            j = j - 1u;
+        }
+        values[j] = s;
+        ids[j] = v;
+    }
+
+    for (var i = 0u; i < k; i = i + 1u) {
+        shared_values[t * MAX_K + i] = values[i];
+        shared_ids[t * MAX_K + i] = ids[i];
+    }
+    workgroupBarrier();
+
+    // Pairwise merge of the sorted per-thread lists.
+    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
+        if (t < stride) {
+            var a = 0u;
+            var b = 0u;
+            let base_a = t * MAX_K;
+            let base_b = (t + stride) * MAX_K;
+            for (var i = 0u; i < k; i = i + 1u) {
+                let va = shared_values[base_a + a];
+                let ia = shared_ids[base_a + a];
+                let vb = shared_values[base_b + b];
+                let ib = shared_ids[base_b + b];
+                if (better(va, ia, vb, ib)) {
+                    values[i] = va;
+                    ids[i] = ia;
+                    a = a + 1u;
+                } else {
+                    values[i] = vb;
+                    ids[i] = ib;
+                    b = b + 1u;
+                }
+            }
+        }
+        workgroupBarrier();
+        if (t < stride) {
+            for (var i = 0u; i < k; i = i + 1u) {
+                shared_values[t * MAX_K + i] = values[i];
+                shared_ids[t * MAX_K + i] = ids[i];
+            }
+        }
+        workgroupBarrier();
+    }
+
+    if (t == 0u) {
+        for (var i = 0u; i < k; i = i + 1u) {
+            best[(row * k + i) * 2u] = bitcast<u32>(shared_values[i]);
+            best[(row * k + i) * 2u + 1u] = shared_ids[i];
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The WGSL kernels: which file and entry point each one is, its bind group layout and its
+//! pipeline-overridable constants.
+
+/// One binding of a kernel's bind group 0, in binding order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// Activation fused into a linear layer's epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    None,
+    /// GELU with the exact erf, as torch.nn.GELU().
+    Gelu,
+    /// x * sigmoid(1.702 x), as open_clip's QuickGELU.
+    QuickGelu,
+}
+
+/// A compute pipeline: the entry point plus the override constants that specialize it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    LinearTiled { activation: Activation, bias: bool, residual: bool },
+    LinearSmallM { activation: Activation, bias: bool, residual: bool },
+    LayerNorm,
+    Attention,
+    EmbedTokens,
+    Im2col,
+    AddClassAndPosition,
+    SliceRows,
+    KvAppend,
+    L2Normalize,
+    TopK,
+}
+
+use Binding::{Read, ReadWrite, Uniform};
+
+impl Kernel {
+    pub fn shader_file(&self) -> &'static str {
+        match self {
+            Kernel::LinearTiled { .. } | Kernel::LinearSmallM { .. } => "linear.wgsl",
+            Kernel::LayerNorm => "layer_norm.wgsl",
+            Kernel::Attention => "attention.wgsl",
+            Kernel::EmbedTokens | Kernel::Im2col | Kernel::AddClassAndPosition => "embedding.wgsl",
+            Kernel::SliceRows | Kernel::KvAppend | Kernel::L2Normalize => "rows.wgsl",
+            Kernel::TopK => "top_k.wgsl",
+        }
+    }
+
+    pub fn shader_source(&self) -> &'static str {
+        match self.shader_file() {
+            "linear.wgsl" => include_str!("../../shaders/linear.wgsl"),
+            "layer_norm.wgsl" => include_str!("../../shaders/layer_norm.wgsl"),
+            "attention.wgsl" => include_str!("../../shaders/attention.wgsl"),
+            "embedding.wgsl" => include_str!("../../shaders/embedding.wgsl"),
+            "rows.wgsl" => include_str!("../../shaders/rows.wgsl"),
+            "top_k.wgsl" => include_str!("../../shaders/top_k.wgsl"),
+            other => unreachable!("no shader source for {other}"),
+        }
+    }
+
+    pub fn entry_point(&self) -> &'static str {
+        match self {
+            Kernel::LinearTiled { .. } => "linear_tiled",
+            Kernel::LinearSmallM { .. } => "linear_small_m",
+            Kernel::LayerNorm => "layer_norm",
+            Kernel::Attention => "attention",
+            Kernel::EmbedTokens => "embed_tokens",
+            Kernel::Im2col => "im2col",
+            Kernel::AddClassAndPosition => "add_class_and_position",
+            Kernel::SliceRows => "slice_rows",
+            Kernel::KvAppend => "kv_append",
+            Kernel::L2Normalize => "l2_normalize",
+            Kernel::TopK => "top_k",
+        }
+    }
+
+    /// The bind group layout: binding i of group 0 is `bindings()[i]`.
+    pub fn bindings(&self) -> &'static [Binding] {
+        match self {
+            Kernel::LinearTiled { .. } | Kernel::LinearSmallM { .. } => &[Uniform, Read, Read, Read, Read, ReadWrite],
+            Kernel::LayerNorm => &[Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Attention => &[Uniform, Uniform, Read, Read, Read, Read, ReadWrite],
+            Kernel::EmbedTokens => &[Uniform, Uniform, Read, Read, Read, Read, ReadWrite],
+            Kernel::Im2col => &[Uniform, Read, ReadWrite],
+            Kernel::AddClassAndPosition => &[Uniform, Read, Read, Read, ReadWrite],
+            Kernel::SliceRows => &[Uniform, Read, ReadWrite],
+            Kernel::KvAppend => &[Uniform, Uniform, Read, ReadWrite],
+            Kernel::L2Normalize => &[Uniform, Read, ReadWrite],
+            Kernel::TopK => &[Uniform, Uniform, Read, ReadWrite],
+        }
+    }
+
+    pub fn constants(&self) -> Vec<(&'static str, f64)> {
+        match *self {
+            Kernel::LinearTiled { activation, bias, residual } | Kernel::LinearSmallM { activation, bias, residual } => {
+                let act = match activation {
+                    Activation::None => 0.0,
+                    Activation::Gelu => 1.0,
+                    Activation::QuickGelu => 2.0,
+                };
+                vec![
+                    ("ACT", act),
+                    ("HAS_BIAS", if bias { 1.0 } else { 0.0 }),
+                    ("HAS_RESIDUAL", if residual { 1.0 } else { 0.0 }),
+                ]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Every shader file with its source, for validation tests.
+pub fn all_shaders() -> Vec<(&'static str, &'static str)> {
+    let kernels = [
+        Kernel::LinearTiled { activation: Activation::None, bias: false, residual: false },
+        Kernel::LayerNorm,
+        Kernel::Attention,
+        Kernel::EmbedTokens,
+        Kernel::SliceRows,
+        Kernel::TopK,
+    ];
+    kernels.iter().map(|k| (k.shader_file(), k.shader_source())).collect()
+}

@@ -1,0 +1,16 @@
+//! coca-wgpu: CoCa (Contrastive Captioner) from open_clip, computed by WGSL kernels on wgpu.
+//!
+//! The crate loads open_clip CoCa checkpoints (`open_clip_config.json` plus safetensors weights
+//! with open_clip's tensor names) and reproduces open_clip 3.3.0's image and text features,
+//! decoder logits and generated captions. See `ARCHITECTURE.md` for how the pieces fit.
+
+pub mod error;
+pub mod gpu;
+pub mod graph;
+pub mod ops;
+// TEMP pub mod preprocess;
+pub mod synth;
+// TEMP pub mod tokenizer;
+
+pub use error::{Error, Result};
+pub use gpu::{GpuContext, GpuOptions};
