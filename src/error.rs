@@ -38,13 +38,17 @@ pub enum Error {
     #[error("failed to read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 
-    // TEMP-MODULES
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
+
+    #[error(transparent)]
+    Preprocess(#[from] crate::preprocess::PreprocessError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
 

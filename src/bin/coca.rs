@@ -1,1 +1,338 @@
-fn main() {}
+//! `coca`: caption images, embed images and texts, and report the GPU, from the command line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use coca_wgpu::generate::{GenerationConfig, GenerationType};
+use coca_wgpu::gpu::parse_backends;
+use coca_wgpu::model::weights::HostWeights;
+use coca_wgpu::{Coca, CocaConfig, Error, GpuContext, GpuOptions, Result};
+
+/// The demo model bundled with the binary: a small CoCa trained on synthetic shapes.
+const DEMO_CONFIG: &str = include_str!("../../models/demo/open_clip_config.json");
+const DEMO_WEIGHTS: &[u8] = include_bytes!("../../models/demo/open_clip_model.safetensors");
+
+#[derive(Parser)]
+#[command(name = "coca", version, about = "CoCa (open_clip's Contrastive Captioner) on the GPU through wgpu")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Caption images.
+    Caption(CaptionArgs),
+    /// Print image embeddings.
+    EmbedImage(EmbedImageArgs),
+    /// Print text embeddings.
+    EmbedText(EmbedTextArgs),
+    /// Print the GPU adapter, backend, driver, limits and features.
+    Info(GpuArgs),
+}
+
+#[derive(Args)]
+struct GpuArgs {
+    /// GPU backend(s) to use: vulkan, metal, dx12, gl (comma separated). Default: WGPU_BACKEND, else all.
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// `demo` (bundled), a folder with open_clip_config.json and a .safetensors file, or a .safetensors file.
+    #[arg(long, default_value = "demo")]
+    model: String,
+    /// Model config: a built-in name (coca_ViT-B-32, coca_ViT-L-14) or a JSON file. Default: the
+    /// open_clip_config.json next to the weights.
+    #[arg(long)]
+    config: Option<String>,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+#[derive(Args)]
+struct CaptionArgs {
+    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Decoding: beam_search or top_k (top_k with --top-k 1 is greedy).
+    #[arg(long, default_value = "beam_search")]
+    generation: String,
+    /// Beams per image for beam search.
+    #[arg(long, default_value_t = 6)]
+    num_beams: usize,
+    /// Beam groups; open_clip's default is 3, its 1-group search is plain beam search.
+    #[arg(long, default_value_t = 3)]
+    num_beam_groups: usize,
+    /// Tokens kept for top_k sampling (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    top_k: usize,
+    /// Softmax temperature for top_k sampling.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Maximum caption length in tokens, the start token included.
+    #[arg(long, default_value_t = 30)]
+    seq_len: usize,
+    /// Minimum caption length in tokens before the end token may appear, the start token included.
+    #[arg(long, default_value_t = 5)]
+    min_seq_len: usize,
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images per GPU batch.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Print one JSON object per image per line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EmbedImageArgs {
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print the raw features instead of L2-normalized ones.
+    #[arg(long)]
+    no_normalize: bool,
+    /// Print one JSON object per image per line with the vector.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EmbedTextArgs {
+    #[arg(required = true)]
+    texts: Vec<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long)]
+    no_normalize: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Caption(args) => caption(args),
+        Command::EmbedImage(args) => embed_image(args),
+        Command::EmbedText(args) => embed_text(args),
+        Command::Info(args) => info(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gpu(args: &GpuArgs) -> Result<GpuContext> {
+    let backends = args.backend.as_deref().map(parse_backends).transpose()?;
+    pollster::block_on(GpuContext::new(&GpuOptions { backends, ..GpuOptions::default() }))
+}
+
+fn info(args: GpuArgs) -> Result<()> {
+    println!("{}", gpu(&args)?.describe());
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+/// Finds the config text and the weights file for `--model` and `--config`.
+fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
+    if args.model == "demo" {
+        return Ok((args.config.as_deref().map(config_text).transpose()?.unwrap_or_else(|| DEMO_CONFIG.into()), None));
+    }
+    let path = PathBuf::from(&args.model);
+    let (folder, weights) = if path.is_dir() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
+            .map_err(|source| Error::Io { path: path.clone(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .collect();
+        found.sort();
+        let weights = found.into_iter().next().ok_or_else(|| {
+            Error::InvalidArgument(format!("no .safetensors file in {}; download the model's weights there", path.display()))
+        })?;
+        (path.clone(), weights)
+    } else if path.is_file() {
+        (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.clone())
+    } else {
+        return Err(Error::InvalidArgument(format!(
+            "--model {}: no such file or folder; use `demo`, a model folder or a .safetensors file",
+            args.model
+        )));
+    };
+    let config = match &args.config {
+        Some(config) => config_text(config)?,
+        None => {
+            let file = folder.join("open_clip_config.json");
+            if !file.exists() {
+                return Err(Error::InvalidArgument(format!(
+                    "no open_clip_config.json next to {}; pass --config coca_ViT-B-32 (or another built-in name or JSON file)",
+                    weights.display()
+                )));
+            }
+            read_text(&file)?
+        }
+    };
+    Ok((config, Some(weights)))
+}
+
+fn config_text(name_or_file: &str) -> Result<String> {
+    if let Some((_, text)) = coca_wgpu::model::config::BUILTIN_CONFIGS.iter().find(|(n, _)| *n == name_or_file) {
+        return Ok(text.to_string());
+    }
+    let path = Path::new(name_or_file);
+    if path.exists() {
+        return read_text(path);
+    }
+    let names: Vec<&str> = coca_wgpu::model::config::BUILTIN_CONFIGS.iter().map(|(n, _)| *n).collect();
+    Err(Error::InvalidArgument(format!(
+        "--config {name_or_file}: not a built-in config ({}) nor a file",
+        names.join(", ")
+    )))
+}
+
+fn load(args: &ModelArgs) -> Result<Coca> {
+    let (config_json, weights_path) = resolve_model(args)?;
+    let ctx = gpu(&args.gpu)?;
+    let (config, preprocess) = CocaConfig::from_json(&config_json)?;
+    let preprocess = coca_wgpu::api::preprocess_config(preprocess, &config)?;
+    let host = match &weights_path {
+        Some(path) => HostWeights::from_safetensors(&read(path)?, &path.display().to_string())?,
+        None => HostWeights::from_safetensors(DEMO_WEIGHTS, "the bundled demo model")?,
+    };
+    Coca::with_preprocess(ctx, config, host, preprocess)
+}
+
+fn read_images(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    paths.iter().map(|p| read(p)).collect()
+}
+
+fn progress(count: usize) -> Option<indicatif::ProgressBar> {
+    (count > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(count as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left")
+                .expect("valid template"),
+        );
+        bar
+    })
+}
+
+fn caption(args: CaptionArgs) -> Result<()> {
+    let config = GenerationConfig {
+        generation_type: args.generation.parse::<GenerationType>()?,
+        num_beams: args.num_beams,
+        num_beam_groups: args.num_beam_groups,
+        top_k: args.top_k,
+        temperature: args.temperature,
+        seq_len: args.seq_len,
+        min_seq_len: args.min_seq_len,
+        seed: args.seed,
+        ..GenerationConfig::default()
+    };
+    if args.batch_size == 0 {
+        return Err(Error::InvalidArgument("--batch-size must be at least 1".into()));
+    }
+    let clock = std::time::Instant::now();
+    let mut coca = load(&args.model)?;
+    config.validate(coca.context_length())?;
+    let load_ms = clock.elapsed().as_secs_f64() * 1000.0;
+    let bar = progress(args.images.len());
+    let stdout = std::io::stdout();
+    for chunk in args.images.chunks(args.batch_size) {
+        let bytes = read_images(chunk)?;
+        let clock = std::time::Instant::now();
+        let pixels = coca.preprocess_images(&bytes).map_err(|e| with_files(e, chunk))?;
+        let preprocess_ms = clock.elapsed().as_secs_f64() * 1000.0;
+        let captions = pollster::block_on(coca.caption_pixels(&pixels, chunk.len(), &config, None))?;
+        let stats = coca.last_generation.clone();
+        for (path, caption) in chunk.iter().zip(captions) {
+            let line = if args.json {
+                serde_json::json!({
+                    "image": path.display().to_string(),
+                    "caption": caption.text,
+                    "tokens": caption.tokens,
+                    "timings_ms": {
+                        "load": load_ms,
+                        "preprocess": preprocess_ms,
+                        "plan": stats.plan_ms,
+                        "encode": stats.encode_ms,
+                        "decode": stats.decode_ms,
+                    },
+                    "decode_steps": stats.steps,
+                    "batch": chunk.len(),
+                })
+                .to_string()
+            } else {
+                format!("{}\t{}", path.display(), caption.text)
+            };
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => writeln!(stdout.lock(), "{line}").map_err(|e| Error::io("standard output", e))?,
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// Names the files of a batch whose preprocessing failed.
+fn with_files(error: Error, files: &[PathBuf]) -> Error {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Error::InvalidArgument(format!("{} ({})", error, names.join(", ")))
+}
+
+fn print_vectors(labels: &[String], vectors: &[Vec<f32>], key: &str, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for (label, vector) in labels.iter().zip(vectors) {
+        let line = if json {
+            serde_json::json!({ key: label, "embedding": vector }).to_string()
+        } else {
+            let preview: Vec<String> = vector.iter().take(4).map(|v| format!("{v:.4}")).collect();
+            format!("{label}\t[{}, ...] ({} values)", preview.join(", "), vector.len())
+        };
+        writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
+    }
+    Ok(())
+}
+
+fn embed_image(args: EmbedImageArgs) -> Result<()> {
+    let mut coca = load(&args.model)?;
+    let labels: Vec<String> = args.images.iter().map(|p| p.display().to_string()).collect();
+    let mut vectors = Vec::new();
+    for path in &args.images {
+        let bytes = read(path)?;
+        let pixels = coca.preprocess_images(&[bytes]).map_err(|e| with_files(e, std::slice::from_ref(path)))?;
+        vectors.extend(pollster::block_on(coca.encode_image(&pixels, 1, !args.no_normalize))?);
+    }
+    print_vectors(&labels, &vectors, "image", args.json)
+}
+
+fn embed_text(args: EmbedTextArgs) -> Result<()> {
+    let mut coca = load(&args.model)?;
+    let vectors = pollster::block_on(coca.embed_texts(&args.texts, !args.no_normalize))?;
+    print_vectors(&args.texts, &vectors, "text", args.json)
+}

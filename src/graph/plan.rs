@@ -20,6 +20,7 @@ pub struct Plan {
     nodes: Vec<CompiledNode>,
     buffers: Vec<Rc<wgpu::Buffer>>,
     sizes: Vec<u64>,
+    shapes: Vec<Vec<usize>>,
     step: wgpu::Buffer,
     staging: RefCell<HashMap<Tensor, wgpu::Buffer>>,
     /// Bytes held by the planned intermediate buffers.
@@ -131,6 +132,7 @@ impl Plan {
             nodes,
             buffers,
             sizes,
+            shapes: graph.tensors.iter().map(|t| t.shape.clone()).collect(),
             step,
             staging: RefCell::new(HashMap::new()),
             planned_bytes: slot_sizes.iter().sum(),
@@ -154,6 +156,10 @@ impl Plan {
         }
         ctx.queue.write_buffer(&self.buffers[tensor.0], 0, bytes);
         Ok(())
+    }
+
+    pub fn shape(&self, tensor: Tensor) -> &[usize] {
+        &self.shapes[tensor.0]
     }
 
     pub(crate) fn buffer(&self, tensor: Tensor) -> &Rc<wgpu::Buffer> {

@@ -41,7 +41,8 @@ pub struct AttentionSpec {
 
 const MAX_KEYS: usize = 1024;
 const MAX_HEAD_DIM: usize = 256;
-const MAX_TOP_K: usize = 16;
+/// The largest k of [`Graph::top_k`].
+pub const MAX_TOP_K: usize = 16;
 
 fn rows_of(shape: &[usize]) -> usize {
     shape[..shape.len() - 1].iter().product()
@@ -309,10 +310,10 @@ impl Graph<'_> {
     pub fn kv_append(&mut self, qkv: Tensor, cache: Tensor, cache_offset: usize, max_len: usize) -> Result<()> {
         const OP: &str = "kv_append";
         let shape = self.shape(qkv).to_vec();
-        if shape.len() != 2 || shape[1] % 3 != 0 {
+        if shape.is_empty() || last_dim(&shape) % 3 != 0 {
             return Err(Error::shape(OP, format!("qkv {shape:?} must be [rows, 3 * width]")));
         }
-        let (rows, width) = (shape[0], shape[1] / 3);
+        let (rows, width) = (rows_of(&shape), last_dim(&shape) / 3);
         self.expect_len(OP, cache, cache_offset + rows * max_len * 2 * width)?;
         let params = vec![u32_of(OP, rows)?, u32_of(OP, width)?, u32_of(OP, max_len)?, u32_of(OP, cache_offset)?];
         self.push_node(Kernel::KvAppend, params, vec![qkv, cache], [u32_of(OP, rows)?, 1, 1])
@@ -334,10 +335,10 @@ impl Graph<'_> {
     pub fn top_k(&mut self, name: &str, logits: Tensor, k: usize, eos_id: u32, min_len: usize) -> Result<Tensor> {
         const OP: &str = "top_k";
         let shape = self.shape(logits).to_vec();
-        if shape.len() != 2 || k == 0 || k > MAX_TOP_K || k > shape[1] {
+        if shape.is_empty() || k == 0 || k > MAX_TOP_K || k > last_dim(&shape) {
             return Err(Error::shape(OP, format!("`{name}`: k = {k} of logits {shape:?} (1 <= k <= {MAX_TOP_K})")));
         }
-        let (rows, vocab) = (shape[0], shape[1]);
+        let (rows, vocab) = (rows_of(&shape), last_dim(&shape));
         let out = self.temp(name, &[rows, k, 2], DType::U32)?;
         let params = vec![u32_of(OP, rows)?, u32_of(OP, vocab)?, k as u32, eos_id, u32_of(OP, min_len)?, 0, 0, 0];
         self.push_node(Kernel::TopK, params, vec![logits, out], [u32_of(OP, rows)?, 1, 1])?;

@@ -1,0 +1,91 @@
+//! The user-facing layer: load a checkpoint, then caption, embed and score encoded images and
+//! plain text. It wraps [`Coca`]'s tensor API with decoding, preprocessing and tokenization.
+
+use crate::coca::Coca;
+use crate::error::{Error, Result};
+use crate::generate::GenerationConfig;
+use crate::gpu::GpuContext;
+use crate::model::weights::HostWeights;
+use crate::model::CocaConfig;
+use crate::preprocess::PreprocessConfig;
+
+/// Parses an `open_clip_config.json`'s `preprocess_cfg`. As in open_clip, a missing `size`
+/// is the vision tower's image size.
+pub fn preprocess_config(value: Option<serde_json::Value>, config: &CocaConfig) -> Result<Option<PreprocessConfig>> {
+    let Some(mut value) = value else {
+        return Ok(None);
+    };
+    if let Some(map) = value.as_object_mut() {
+        if map.get("size").is_none_or(|v| v.is_null()) {
+            map.insert("size".into(), serde_json::json!(config.dims()?.image_size));
+        }
+    }
+    let parsed = serde_json::from_value::<PreprocessConfig>(value).map_err(|e| Error::Config(format!("invalid preprocess_cfg: {e}")))?;
+    Ok(Some(parsed))
+}
+
+/// A caption with its tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Caption {
+    /// The decoded caption, without start and end tokens.
+    pub text: String,
+    /// Token ids as open_clip's `generate` returns them, start token first.
+    pub tokens: Vec<u32>,
+    pub score: Option<f64>,
+}
+
+impl Coca {
+    /// Loads a model from an `open_clip_config.json` (or a bare model config) and a safetensors
+    /// file's bytes. `source` names the weights in error messages.
+    pub fn from_bytes(ctx: GpuContext, config_json: &str, weights: &[u8], source: &str) -> Result<Coca> {
+        let (config, preprocess) = CocaConfig::from_json(config_json)?;
+        let preprocess = preprocess_config(preprocess, &config)?;
+        let host = HostWeights::from_safetensors(weights, source)?;
+        Coca::with_preprocess(ctx, config, host, preprocess)
+    }
+
+    /// Decodes and preprocesses encoded images (PNG, JPEG, WebP, GIF, BMP) into one batch.
+    pub fn preprocess_images<B: AsRef<[u8]>>(&self, images: &[B]) -> Result<Vec<f32>> {
+        Ok(self.preprocessor.preprocess_batch(images)?.data)
+    }
+
+    /// Captions encoded images, one caption each.
+    pub async fn caption<B: AsRef<[u8]>>(&mut self, images: &[B], config: &GenerationConfig) -> Result<Vec<Caption>> {
+        let pixels = self.preprocess_images(images)?;
+        self.caption_pixels(&pixels, images.len(), config, None).await
+    }
+
+    /// Captions preprocessed pixels; `prefix` is text the caption continues (sampling only).
+    pub async fn caption_pixels(
+        &mut self,
+        pixels: &[f32],
+        batch: usize,
+        config: &GenerationConfig,
+        prefix: Option<&str>,
+    ) -> Result<Vec<Caption>> {
+        let prefix_ids = match prefix {
+            Some(text) if !text.is_empty() => Some(self.tokenizer.encode(text)?),
+            _ => None,
+        };
+        let generated = self.generate(pixels, batch, config, prefix_ids.as_deref()).await?;
+        generated
+            .into_iter()
+            .map(|g| Ok(Caption { text: self.tokenizer.decode_caption(&g.tokens)?, tokens: g.tokens, score: g.score }))
+            .collect()
+    }
+
+    /// Image embeddings of encoded images.
+    pub async fn embed_images<B: AsRef<[u8]>>(&mut self, images: &[B], normalize: bool) -> Result<Vec<Vec<f32>>> {
+        let pixels = self.preprocess_images(images)?;
+        self.encode_image(&pixels, images.len(), normalize).await
+    }
+
+    /// Text embeddings; a text longer than the context is an error rather than truncated.
+    pub async fn embed_texts<S: AsRef<str>>(&mut self, texts: &[S], normalize: bool) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Err(Error::InvalidArgument("no texts given".into()));
+        }
+        let ids = self.tokenizer.tokenize_strict(texts, self.context_length())?;
+        self.encode_text(&ids, normalize).await
+    }
+}

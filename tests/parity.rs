@@ -1,0 +1,148 @@
+//! Parity with open_clip 3.3.0: features, logits and generated tokens against values that
+//! `scripts/make_parity_fixtures.py` computed with open_clip on the CPU.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use coca_wgpu::model::weights::HostWeights;
+use coca_wgpu::{Coca, CocaConfig, GenerationConfig, GenerationType};
+use common::{assert_close, context, fixtures, load_expected, Expected};
+
+fn load_case(case: &str) -> (Coca, HashMap<String, Expected>, serde_json::Value) {
+    let dir = fixtures().join("parity").join(case);
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let expected = load_expected(&dir.join("expected.safetensors"));
+    let weights_file = dir.join("open_clip_model.safetensors");
+    let (config, weights) = if weights_file.exists() {
+        let (config, _) = CocaConfig::from_json(&std::fs::read_to_string(dir.join("open_clip_config.json")).unwrap()).unwrap();
+        let bytes = std::fs::read(&weights_file).unwrap();
+        (config, HostWeights::from_safetensors(&bytes, &weights_file.display().to_string()).unwrap())
+    } else {
+        let (config, _) = CocaConfig::from_json(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+        let dims = config.dims().unwrap();
+        let weights = HostWeights::synthesized(&dims, config.init_logit_bias.is_some());
+        (config, weights)
+    };
+    (Coca::new(context(), config, weights).unwrap(), expected, meta)
+}
+
+fn flat(rows: &[Vec<f32>]) -> Vec<f32> {
+    rows.concat()
+}
+
+fn check_features(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected>) {
+    let image = expected["image"].f32();
+    let batch = expected["image"].shape[0];
+    let text = expected["text"].rows_u32();
+
+    let (features, embs) = pollster::block_on(coca.encode_image_with_embs(&image, batch, true)).unwrap();
+    assert_close(&format!("{case} image_features"), &flat(&features), &expected["image_features"].f32(), 1e-4);
+    assert_close(&format!("{case} image_embs"), &flat(&embs), &expected["image_embs"].f32(), 1e-4);
+    let raw = pollster::block_on(coca.encode_image(&image, batch, false)).unwrap();
+    assert_close(&format!("{case} image_features_raw"), &flat(&raw), &expected["image_features_raw"].f32(), 1e-3);
+
+    let features = pollster::block_on(coca.encode_text(&text, true)).unwrap();
+    assert_close(&format!("{case} text_features"), &flat(&features), &expected["text_features"].f32(), 1e-4);
+    let raw = pollster::block_on(coca.encode_text(&text, false)).unwrap();
+    assert_close(&format!("{case} text_features_raw"), &flat(&raw), &expected["text_features_raw"].f32(), 1e-3);
+}
+
+fn check_logits(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected>) {
+    let image = expected["image"].f32();
+    let text = expected["text"].rows_u32();
+    let out = pollster::block_on(coca.forward(&image, &text, true)).unwrap();
+    assert_eq!(out.labels.as_ref().unwrap()[0], text[0][1..].to_vec(), "{case} labels");
+
+    let first = &expected["logits_first_256_ids"];
+    let (batch, positions, ids) = (first.shape[0], first.shape[1], first.shape[2]);
+    let got: Vec<f32> =
+        (0..batch).flat_map(|b| (0..positions).flat_map(|p| out.logits[b][p][..ids].to_vec()).collect::<Vec<_>>()).collect();
+    assert_close(&format!("{case} logits[:, :, :{ids}]"), &got, &first.f32(), 1e-3);
+
+    let slice = &expected["logits"];
+    let got: Vec<f32> = (0..slice.shape[1]).flat_map(|p| out.logits[0][p].clone()).collect();
+    assert_close(&format!("{case} logits[0, :{}, :]", slice.shape[1]), &got, &slice.f32(), 1e-3);
+}
+
+fn check_generation(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected>, meta: &serde_json::Value) {
+    let image = expected["image"].f32();
+    let batch = expected["image"].shape[0];
+    for name in ["greedy_tokens", "beam_tokens", "beam_group_tokens"] {
+        let args = &meta["generation"][name]["args"];
+        let mut config = GenerationConfig {
+            seq_len: args["seq_len"].as_u64().unwrap() as usize,
+            min_seq_len: args["min_seq_len"].as_u64().unwrap() as usize,
+            ..GenerationConfig::default()
+        };
+        if args["generation_type"] == "top_k" {
+            config.generation_type = GenerationType::TopK;
+            config.top_k = args["top_k"].as_u64().unwrap() as usize;
+        } else {
+            config.generation_type = GenerationType::BeamSearch;
+            config.num_beams = args["num_beams"].as_u64().unwrap() as usize;
+            config.num_beam_groups = args["num_beam_groups"].as_u64().unwrap() as usize;
+        }
+        let generated = pollster::block_on(coca.generate(&image, batch, &config, None)).unwrap();
+        let want = expected[name].rows_u32();
+        for (b, row) in generated.iter().enumerate() {
+            assert_eq!(row.tokens, want[b], "{case} {name} image {b}");
+        }
+    }
+}
+
+#[test]
+fn small_f16_checkpoint_matches_open_clip() {
+    let (mut coca, expected, meta) = load_case("small");
+    check_features("small", &mut coca, &expected);
+    check_logits("small", &mut coca, &expected);
+    check_generation("small", &mut coca, &expected, &meta);
+}
+
+#[test]
+fn small_quick_gelu_fused_pooler_matches_open_clip() {
+    let (mut coca, expected, meta) = load_case("small_quickgelu");
+    assert_eq!(coca.model.logit_bias, Some(-10.0));
+    check_features("small_quickgelu", &mut coca, &expected);
+    check_logits("small_quickgelu", &mut coca, &expected);
+    check_generation("small_quickgelu", &mut coca, &expected, &meta);
+}
+
+#[test]
+fn vit_b_32_synthesized_matches_open_clip() {
+    let (mut coca, expected, meta) = load_case("vit_b_32");
+    check_features("vit_b_32", &mut coca, &expected);
+    check_logits("vit_b_32", &mut coca, &expected);
+    check_generation("vit_b_32", &mut coca, &expected, &meta);
+}
+
+#[test]
+fn synthesized_weights_match_the_python_generator() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/synth_spec_check.json");
+    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (input, hash) in spec["hash_checks"]["fnv1a64"].as_object().unwrap() {
+        assert_eq!(format!("{:#018x}", coca_wgpu::synth::fnv1a64(input.as_bytes())), hash.as_str().unwrap(), "fnv1a64({input:?})");
+    }
+    for (input, output) in spec["hash_checks"]["splitmix64"].as_object().unwrap() {
+        let x = u64::from_str_radix(input.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(format!("{:#018x}", coca_wgpu::synth::splitmix64(x)), output.as_str().unwrap(), "splitmix64({input})");
+    }
+    let tensors = spec["tensors"].as_object().expect("tensors");
+    assert!(!tensors.is_empty());
+    for (name, entry) in tensors {
+        let shape: Vec<usize> = entry["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        // The pixel input is synthesized with center 0 and scale 1, the weights by their rule.
+        let values = if name == "input.image" {
+            let init = coca_wgpu::synth::Init::Uniform { center: 0.0, scale: 1.0 };
+            coca_wgpu::synth::generate(name, shape.iter().product(), init)
+        } else {
+            coca_wgpu::synth::tensor(name, &shape)
+        };
+        for (i, want) in entry["first8"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(values[i], want.as_f64().unwrap() as f32, "{name}[{i}]");
+        }
+        let sum: f64 = values.iter().map(|v| *v as f64).sum();
+        assert!((sum - entry["sum"].as_f64().unwrap()).abs() < 1e-3, "{name} sum {sum} vs {}", entry["sum"]);
+    }
+}
