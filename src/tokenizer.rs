@@ -4,8 +4,8 @@
 //! 49406 is `<start_of_text>`, 49407 is `<end_of_text>` and 0 (the token `!`) doubles as
 //! padding. The vocabulary, merges and pre-tokenizer live in `assets/clip_tokenizer.json`,
 //! a Hugging Face `tokenizers` file built by `scripts/make_tokenizer.py` from open_clip's
-//! `bpe_simple_vocab_16e6.txt.gz`; [`Tokenizer::clip`] loads the copy compiled into the
-//! crate, so nothing is read from disk and the module works on wasm32.
+//! `bpe_simple_vocab_16e6.txt.gz`. [`Tokenizer::clip`] loads the copy compiled into the
+//! crate, so nothing is read from disk, which keeps the module usable on wasm32.
 //!
 //! # What matches open_clip
 //!
@@ -15,7 +15,7 @@
 //!   text become the special ids when the regex reaches them as a piece of their own.
 //! - [`Tokenizer::tokenize`] is `SimpleTokenizer.__call__`: `[49406] + ids + [49407]`,
 //!   truncated to the context length with 49407 forced into the last slot, padded with 0.
-//!   [`Tokenizer::tokenize_strict`] refuses texts that do not fit instead.
+//!   [`Tokenizer::tokenize_strict`] rejects texts that do not fit instead.
 //! - [`Tokenizer::decode`] is `SimpleTokenizer.decode`: token bytes, invalid UTF-8 replaced
 //!   by U+FFFD, `</w>` turned into a space. [`Tokenizer::decode_caption`] is the
 //!   `decode(ids).split("<end_of_text>")[0].replace("<start_of_text>", "").strip()` that
@@ -97,12 +97,15 @@ static CLIP_TOKENIZER_JSON: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error(
-        "cannot parse the tokenizer JSON: {0}. Pass a Hugging Face tokenizer.json with a byte-level \
+        "failed to parse the tokenizer JSON: {0}. Pass a Hugging Face tokenizer.json with a byte-level \
          BPE model, such as assets/clip_tokenizer.json (rebuild it with scripts/make_tokenizer.py)"
     )]
     Load(String),
 
-    #[error("the tokenizer JSON is not an open_clip CLIP tokenizer: {0}")]
+    #[error(
+        "the tokenizer JSON is not an open_clip CLIP tokenizer: {0}. Use assets/clip_tokenizer.json \
+         or a file written by scripts/make_tokenizer.py"
+    )]
     NotClip(String),
 
     #[error(
