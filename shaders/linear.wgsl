@@ -2,11 +2,13 @@
 // The weight has PyTorch's nn.Linear layout [out_features, in_features], so both operands are read
 // along k with vec4 loads; the host guarantees k % 4 == 0.
 //
-// Two entry points share the epilogue:
-// - `linear_tiled`: 64x64 output tiles, 16 x 16 threads each computing a 4 x 4 block, for prefill and
-//   encoders where m is large;
-// - `linear_small_m`: up to 8 rows (one decode step), where each workgroup computes 4 output columns
-//   and its 64 threads split k, so that neighbouring threads read neighbouring weight memory.
+// Both entry points keep their partial sums in named vec4 registers and read operands straight
+// from storage, without workgroup memory or barriers: on software drivers such as Mesa's llvmpipe
+// private arrays and barriers are slow, while the CPU caches already serve repeated loads.
+// - `linear_tiled`: each thread computes a 4 x 4 block (8 x 8 threads, 32 x 32 per workgroup), for
+//   encoders and prefill where m is large;
+// - `linear_small_m`: each thread computes 4 columns for all rows of a decode step (m <= 8), so
+//   every weight is read once per step.
 
 override ACT: u32 = 0u;           // 0: identity, 1: GELU (erf), 2: QuickGELU
 override HAS_BIAS: bool = false;
@@ -52,120 +54,112 @@ fn epilogue(row: u32, col: u32, sum: f32) {
     y[idx] = v;
 }
 
-const TILE: u32 = 64u;
-const TILE_K: u32 = 16u;
+fn dot4(a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
+}
 
-var<workgroup> x_tile: array<array<f32, 64>, 16>;
-var<workgroup> w_tile: array<array<f32, 64>, 16>;
-
-@compute @workgroup_size(16, 16, 1)
-fn linear_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let m0 = wid.y * TILE;
-    let n0 = wid.x * TILE;
-    let tid = lid.y * 16u + lid.x;
-    let k4 = p.k / 4u;
-    // Each thread loads one vec4 of x and one of w per k-tile: row `r`, k-quad `c`.
-    let r = tid / 4u;
-    let c = tid % 4u;
-
-    var acc: array<array<f32, 4>, 4>;
-    for (var kt = 0u; kt < p.k; kt = kt + TILE_K) {
-        let gk4 = kt / 4u + c;
-        var xv = vec4<f32>(0.0);
-        if (m0 + r < p.m && gk4 < k4) {
-            xv = x[(m0 + r) * k4 + gk4];
-        }
-        var wv = vec4<f32>(0.0);
-        if (n0 + r < p.n && gk4 < k4) {
-            wv = w[(n0 + r) * k4 + gk4];
-        }
-        x_tile[c * 4u + 0u][r] = xv.x;
-        x_tile[c * 4u + 1u][r] = xv.y;
-        x_tile[c * 4u + 2u][r] = xv.z;
-        x_tile[c * 4u + 3u][r] = xv.w;
-        w_tile[c * 4u + 0u][r] = wv.x;
-        w_tile[c * 4u + 1u][r] = wv.y;
-        w_tile[c * 4u + 2u][r] = wv.z;
-        w_tile[c * 4u + 3u][r] = wv.w;
-        workgroupBarrier();
-
-        for (var kk = 0u; kk < TILE_K; kk = kk + 1u) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                a[i] = x_tile[kk][lid.y * 4u + i];
-                b[i] = w_tile[kk][lid.x * 4u + i];
-            }
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    acc[i][j] = acc[i][j] + a[i] * b[j];
-                }
-            }
-        }
-        workgroupBarrier();
+fn store_row(row: u32, col0: u32, sums: vec4<f32>) {
+    if (row >= p.m) {
+        return;
     }
-
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        let row = m0 + lid.y * 4u + i;
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let col = n0 + lid.x * 4u + j;
-            if (row < p.m && col < p.n) {
-                epilogue(row, col, acc[i][j]);
-            }
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        if (col0 + j < p.n) {
+            epilogue(row, col0 + j, sums[j]);
         }
     }
 }
 
-const SMALL_M: u32 = 8u;
-const COLS: u32 = 4u;
-const THREADS: u32 = 64u;
+@compute @workgroup_size(8, 8, 1)
+fn linear_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let row0 = (wid.y * 8u + lid.y) * 4u;
+    let col0 = (wid.x * 8u + lid.x) * 4u;
+    let k4 = p.k / 4u;
+    // Rows and columns past the end are clamped onto the last one: the loads stay in bounds
+    // and their results are never stored.
+    let x0 = min(row0, p.m - 1u) * k4;
+    let x1 = min(row0 + 1u, p.m - 1u) * k4;
+    let x2 = min(row0 + 2u, p.m - 1u) * k4;
+    let x3 = min(row0 + 3u, p.m - 1u) * k4;
+    let w0 = min(col0, p.n - 1u) * k4;
+    let w1 = min(col0 + 1u, p.n - 1u) * k4;
+    let w2 = min(col0 + 2u, p.n - 1u) * k4;
+    let w3 = min(col0 + 3u, p.n - 1u) * k4;
 
-var<workgroup> partial: array<array<f32, 32>, 64>;
+    var c0 = vec4<f32>(0.0);
+    var c1 = vec4<f32>(0.0);
+    var c2 = vec4<f32>(0.0);
+    var c3 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < k4; kk = kk + 1u) {
+        let b0 = w[w0 + kk];
+        let b1 = w[w1 + kk];
+        let b2 = w[w2 + kk];
+        let b3 = w[w3 + kk];
+        c0 = c0 + dot4(x[x0 + kk], b0, b1, b2, b3);
+        c1 = c1 + dot4(x[x1 + kk], b0, b1, b2, b3);
+        c2 = c2 + dot4(x[x2 + kk], b0, b1, b2, b3);
+        c3 = c3 + dot4(x[x3 + kk], b0, b1, b2, b3);
+    }
+    store_row(row0, col0, c0);
+    store_row(row0 + 1u, col0, c1);
+    store_row(row0 + 2u, col0, c2);
+    store_row(row0 + 3u, col0, c3);
+}
 
 @compute @workgroup_size(64, 1, 1)
-fn linear_small_m(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let n0 = wid.x * COLS;
+fn linear_small_m(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col0 = gid.x * 4u;
+    if (col0 >= p.n) {
+        return;
+    }
     let k4 = p.k / 4u;
+    let w0 = col0 * k4;
+    let w1 = min(col0 + 1u, p.n - 1u) * k4;
+    let w2 = min(col0 + 2u, p.n - 1u) * k4;
+    let w3 = min(col0 + 3u, p.n - 1u) * k4;
+    let last = p.m - 1u;
 
-    var acc: array<f32, 32>;
-    for (var kk = t; kk < k4; kk = kk + THREADS) {
-        var wv: array<vec4<f32>, 4>;
-        for (var c = 0u; c < COLS; c = c + 1u) {
-            if (n0 + c < p.n) {
-                wv[c] = w[(n0 + c) * k4 + kk];
-            } else {
-                wv[c] = vec4<f32>(0.0);
-            }
+    var c0 = vec4<f32>(0.0);
+    var c1 = vec4<f32>(0.0);
+    var c2 = vec4<f32>(0.0);
+    var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0);
+    var c5 = vec4<f32>(0.0);
+    var c6 = vec4<f32>(0.0);
+    var c7 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < k4; kk = kk + 1u) {
+        let b0 = w[w0 + kk];
+        let b1 = w[w1 + kk];
+        let b2 = w[w2 + kk];
+        let b3 = w[w3 + kk];
+        c0 = c0 + dot4(x[kk], b0, b1, b2, b3);
+        if (last >= 1u) {
+            c1 = c1 + dot4(x[k4 + kk], b0, b1, b2, b3);
         }
-        for (var m = 0u; m < SMALL_M; m = m + 1u) {
-            if (m < p.m) {
-                let xv = x[m * k4 + kk];
-                for (var c = 0u; c < COLS; c = c + 1u) {
-                    acc[c * SMALL_M + m] = acc[c * SMALL_M + m] + dot(xv, wv[c]);
-                }
-            }
+        if (last >= 2u) {
+            c2 = c2 + dot4(x[2u * k4 + kk], b0, b1, b2, b3);
         }
-    }
-    for (var i = 0u; i < 32u; i = i + 1u) {
-        partial[t][i] = acc[i];
-    }
-    workgroupBarrier();
-
-    // Tree reduction over the 64 threads, in a fixed order so results are deterministic.
-    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
-        if (t < stride) {
-            for (var i = 0u; i < 32u; i = i + 1u) {
-                partial[t][i] = partial[t][i] + partial[t + stride][i];
-            }
+        if (last >= 3u) {
+            c3 = c3 + dot4(x[3u * k4 + kk], b0, b1, b2, b3);
         }
-        workgroupBarrier();
-    }
-
-    if (t < 32u) {
-        let c = t / SMALL_M;
-        let m = t % SMALL_M;
-        if (m < p.m && n0 + c < p.n) {
-            epilogue(m, n0 + c, partial[0][t]);
+        if (last >= 4u) {
+            c4 = c4 + dot4(x[4u * k4 + kk], b0, b1, b2, b3);
+        }
+        if (last >= 5u) {
+            c5 = c5 + dot4(x[5u * k4 + kk], b0, b1, b2, b3);
+        }
+        if (last >= 6u) {
+            c6 = c6 + dot4(x[6u * k4 + kk], b0, b1, b2, b3);
+        }
+        if (last >= 7u) {
+            c7 = c7 + dot4(x[7u * k4 + kk], b0, b1, b2, b3);
         }
     }
+    store_row(0u, col0, c0);
+    store_row(1u, col0, c1);
+    store_row(2u, col0, c2);
+    store_row(3u, col0, c3);
+    store_row(4u, col0, c4);
+    store_row(5u, col0, c5);
+    store_row(6u, col0, c6);
+    store_row(7u, col0, c7);
 }

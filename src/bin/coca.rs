@@ -284,9 +284,11 @@ fn caption(args: CaptionArgs) -> Result<()> {
             } else {
                 format!("{}\t{}", path.display(), caption.text)
             };
+            // Results go to standard output; the bar (on standard error) hides while they print.
+            let print = || writeln!(stdout.lock(), "{line}").map_err(|e| Error::io("standard output", e));
             match &bar {
-                Some(bar) => bar.println(line),
-                None => writeln!(stdout.lock(), "{line}").map_err(|e| Error::io("standard output", e))?,
+                Some(bar) => bar.suspend(print)?,
+                None => print()?,
             }
         }
         if let Some(bar) = &bar {

@@ -39,8 +39,8 @@ pub struct AttentionSpec {
     pub key_pad_mask: Option<(Tensor, usize, u32)>,
 }
 
-const MAX_KEYS: usize = 1024;
-const MAX_HEAD_DIM: usize = 256;
+const MAX_KEYS: usize = 1 << 16;
+const MAX_HEAD_DIM: usize = 1024;
 /// The largest k of [`Graph::top_k`].
 pub const MAX_TOP_K: usize = 16;
 
@@ -120,9 +120,9 @@ impl Graph<'_> {
             Kernel::LinearTiled { activation, bias: has_bias, residual: has_residual }
         };
         let workgroups = if small {
-            [u32_of(OP, n.div_ceil(4))?, 1, 1]
+            [u32_of(OP, n.div_ceil(4 * 64))?, 1, 1]
         } else {
-            [u32_of(OP, n.div_ceil(64))?, u32_of(OP, m.div_ceil(64))?, 1]
+            [u32_of(OP, n.div_ceil(32))?, u32_of(OP, m.div_ceil(32))?, 1]
         };
         let params = vec![u32_of(OP, m)?, u32_of(OP, n)?, u32_of(OP, k)?, 0];
         let args = vec![x, w, bias.unwrap_or(dummy), residual.unwrap_or(dummy), y];
@@ -137,11 +137,15 @@ impl Graph<'_> {
         let dim = last_dim(&shape);
         self.expect_shape(OP, gamma, &[dim])?;
         self.expect_shape(OP, beta, &[dim])?;
+        if dim % 4 != 0 {
+            return Err(Error::shape(OP, format!("`{name}`: dimension {dim} must be a multiple of 4")));
+        }
         let rows = rows_of(&shape);
         let y = self.temp(name, &shape, DType::F32)?;
-        let groups_x = rows.min(65535);
-        let groups_y = rows.div_ceil(groups_x);
-        let params = vec![u32_of(OP, rows)?, u32_of(OP, dim)?, eps.to_bits(), u32_of(OP, groups_x)?];
+        let groups = rows.div_ceil(64);
+        let groups_x = groups.min(65535);
+        let groups_y = groups.div_ceil(groups_x);
+        let params = vec![u32_of(OP, rows)?, u32_of(OP, dim / 4)?, eps.to_bits(), u32_of(OP, groups_x)?];
         self.push_node(Kernel::LayerNorm, params, vec![x, gamma, beta, y], [groups_x as u32, u32_of(OP, groups_y)?, 1])?;
         Ok(y)
     }
@@ -183,6 +187,14 @@ impl Graph<'_> {
             self.expect_len(OP, tokens, s.batch * stride)?;
         }
 
+        let vec4_aligned = [s.head_dim, s.q_offset, s.q_batch_stride, s.q_row_stride, s.kv_batch_stride, s.kv_row_stride, s.k_offset, s.v_offset]
+            .iter()
+            .all(|v| v % 4 == 0);
+        if !vec4_aligned {
+            return Err(Error::shape(OP, format!("`{name}`: head size, offsets and strides must be multiples of 4")));
+        }
+
+        let scores = self.temp(&format!("{name}.scores"), &[s.batch * s.heads, s.lq, s.lk], DType::F32)?;
         let out = self.temp(name, &[s.batch, s.lq, width], DType::F32)?;
         let dummy = self.dummy();
         let (table, table_stride) = s.table.unwrap_or((dummy, 0));
@@ -192,15 +204,15 @@ impl Graph<'_> {
             s.lq,
             s.lk,
             s.heads,
-            s.head_dim,
-            s.q_offset,
-            s.q_batch_stride,
-            s.q_row_stride,
+            s.head_dim / 4,
+            s.q_offset / 4,
+            s.q_batch_stride / 4,
+            s.q_row_stride / 4,
             scale.to_bits() as usize,
-            s.kv_batch_stride,
-            s.kv_row_stride,
-            s.k_offset,
-            s.v_offset,
+            s.kv_batch_stride / 4,
+            s.kv_row_stride / 4,
+            s.k_offset / 4,
+            s.v_offset / 4,
             s.kv_div,
             s.causal as usize,
             s.dynamic_len as usize,
@@ -209,12 +221,21 @@ impl Graph<'_> {
             s.key_pad_mask.is_some() as usize,
             pad_id as usize,
             token_stride,
+            s.batch,
         ]
         .iter()
         .map(|&v| u32_of(OP, v))
         .collect::<Result<Vec<u32>>>()?;
-        let workgroups = [u32_of(OP, s.lq)?, u32_of(OP, s.heads)?, u32_of(OP, s.batch)?];
-        self.push_node(Kernel::Attention, params, vec![q, kv, table, tokens, out], workgroups)?;
+        // Both kernels run one thread per work item, numbered over a flattened 2-D grid.
+        let grid = |items: usize| -> Result<[u32; 3]> {
+            let groups = items.div_ceil(64);
+            let x = groups.min(65535);
+            Ok([u32_of(OP, x)?, u32_of(OP, groups.div_ceil(x))?, 1])
+        };
+        let score_items = s.lk.div_ceil(4) * s.lq * s.batch * s.heads;
+        self.push_node(Kernel::AttentionScores, params.clone(), vec![q, kv, table, tokens, scores], grid(score_items)?)?;
+        let output_items = (s.head_dim / 4) * s.lq * s.batch * s.heads;
+        self.push_node(Kernel::AttentionOutput, params, vec![scores, kv, table, out], grid(output_items)?)?;
         Ok(out)
     }
 
