@@ -43,6 +43,9 @@ pub enum Error {
 
     #[error(transparent)]
     Preprocess(#[from] crate::preprocess::PreprocessError),
+
+    #[error("{path}: {source}")]
+    Image { path: String, source: crate::preprocess::PreprocessError },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

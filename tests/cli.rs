@@ -8,7 +8,12 @@ use std::process::Command;
 use common::{fixtures, load_expected};
 
 fn coca(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_coca")).args(args).output().expect("run coca");
+    // Mesa's Vulkan loader complains on standard error when XDG_RUNTIME_DIR is unset.
+    let output = Command::new(env!("CARGO_BIN_EXE_coca"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("run coca");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -90,4 +95,24 @@ fn info_reports_adapter_and_limits() {
     let (ok, stdout, stderr) = coca(&["info"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("adapter:") && stdout.contains("max_storage_buffer_binding_size"), "{stdout}");
+}
+
+#[test]
+fn embed_image_matches_open_clip_on_small_checkpoint() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("cli/small_image_features.json")).unwrap()).unwrap();
+    let features = reference["image_features"].as_object().unwrap();
+    let model = fixtures().join("parity/small");
+    let files: Vec<String> =
+        features.keys().map(|name| fixtures().join("preprocess/src").join(name).display().to_string()).collect();
+    let mut args = vec!["embed-image", "--json", "--model", model.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, stdout, stderr) = coca(&args);
+    assert!(ok, "{stderr}");
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), features.len());
+    for (line, (name, want)) in lines.iter().zip(features) {
+        assert!(line["image"].as_str().unwrap().ends_with(name.as_str()), "{line}");
+        common::assert_close(name, &floats(&line["embedding"]), &floats(want), 1e-4);
+    }
 }

@@ -160,16 +160,7 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
     }
     let path = PathBuf::from(&args.model);
     let (folder, weights) = if path.is_dir() {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
-            .map_err(|source| Error::Io { path: path.clone(), source })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-            .collect();
-        found.sort();
-        let weights = found.into_iter().next().ok_or_else(|| {
-            Error::InvalidArgument(format!("no .safetensors file in {}; download the model's weights there", path.display()))
-        })?;
-        (path.clone(), weights)
+        (path.clone(), weights_in_folder(&path)?)
     } else if path.is_file() {
         (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.clone())
     } else {
@@ -192,6 +183,33 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
         }
     };
     Ok((config, Some(weights)))
+}
+
+/// Picks the weights file of a model folder: open_clip's file names first, else the only
+/// .safetensors file.
+fn weights_in_folder(folder: &Path) -> Result<PathBuf> {
+    for name in ["open_clip_model.safetensors", "model.safetensors"] {
+        if folder.join(name).is_file() {
+            return Ok(folder.join(name));
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|source| Error::Io { path: folder.to_path_buf(), source })?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::InvalidArgument(format!(
+            "no .safetensors file in {}; download the model's weights there",
+            folder.display()
+        ))),
+        _ => Err(Error::InvalidArgument(format!(
+            "{} has several .safetensors files and none is named open_clip_model.safetensors; pass the weights file as --model",
+            folder.display()
+        ))),
+    }
 }
 
 fn config_text(name_or_file: &str) -> Result<String> {
@@ -260,7 +278,7 @@ fn caption(args: CaptionArgs) -> Result<()> {
     for chunk in args.images.chunks(args.batch_size) {
         let bytes = read_images(chunk)?;
         let clock = std::time::Instant::now();
-        let pixels = coca.preprocess_images(&bytes).map_err(|e| with_files(e, chunk))?;
+        let pixels = preprocess(&coca, chunk, &bytes)?;
         let preprocess_ms = clock.elapsed().as_secs_f64() * 1000.0;
         let captions = pollster::block_on(coca.caption_pixels(&pixels, chunk.len(), &config, None))?;
         let stats = coca.last_generation.clone();
@@ -301,10 +319,17 @@ fn caption(args: CaptionArgs) -> Result<()> {
     Ok(())
 }
 
-/// Names the files of a batch whose preprocessing failed.
-fn with_files(error: Error, files: &[PathBuf]) -> Error {
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    Error::InvalidArgument(format!("{} ({})", error, names.join(", ")))
+/// Decodes and preprocesses a batch of image files, naming the file that fails.
+fn preprocess(coca: &Coca, paths: &[PathBuf], images: &[Vec<u8>]) -> Result<Vec<f32>> {
+    let mut pixels = Vec::new();
+    for (path, bytes) in paths.iter().zip(images) {
+        let image = coca
+            .preprocessor
+            .preprocess_bytes(bytes)
+            .map_err(|source| Error::Image { path: path.display().to_string(), source })?;
+        pixels.extend_from_slice(&image.data);
+    }
+    Ok(pixels)
 }
 
 fn print_vectors(labels: &[String], vectors: &[Vec<f32>], key: &str, json: bool) -> Result<()> {
@@ -327,7 +352,7 @@ fn embed_image(args: EmbedImageArgs) -> Result<()> {
     let mut vectors = Vec::new();
     for path in &args.images {
         let bytes = read(path)?;
-        let pixels = coca.preprocess_images(&[bytes]).map_err(|e| with_files(e, std::slice::from_ref(path)))?;
+        let pixels = preprocess(&coca, std::slice::from_ref(path), &[bytes])?;
         vectors.extend(pollster::block_on(coca.encode_image(&pixels, 1, !args.no_normalize))?);
     }
     print_vectors(&labels, &vectors, "image", args.json)
