@@ -94,7 +94,8 @@ fn missing_model_and_bad_options_fail_clearly() {
 fn info_reports_adapter_and_limits() {
     let (ok, stdout, stderr) = coca(&["info"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("adapter:") && stdout.contains("max_storage_buffer_binding_size"), "{stdout}");
+    assert!(stdout.contains("adapter:"), "{stdout}");
+    assert!(stdout.contains("max_storage_buffer_binding_size"), "{stdout}");
 }
 
 #[test]

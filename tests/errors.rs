@@ -58,7 +58,8 @@ fn truncated_safetensors_file_is_rejected() {
     for cut in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
         let error = HostWeights::from_safetensors(&bytes[..cut], "model.safetensors").err().expect("truncated file must fail");
         let message = error.to_string();
-        assert!(message.contains("model.safetensors") && message.contains("truncated"), "cut at {cut}: {message}");
+        assert!(message.contains("model.safetensors"), "cut at {cut}: {message}");
+        assert!(message.contains("truncated"), "cut at {cut}: {message}");
     }
 }
 
@@ -140,7 +141,8 @@ fn buffers_over_the_device_limit_are_rejected() {
     let ctx = context();
     let limit = ctx.limits.max_storage_buffer_binding_size;
     let message = ctx.check_buffer_size("token embedding", limit + 4).unwrap_err().to_string();
-    assert!(message.contains("token embedding") && message.contains(&limit.to_string()), "{message}");
+    assert!(message.contains("token embedding"), "{message}");
+    assert!(message.contains(&limit.to_string()), "{message}");
 
     // A graph tensor over the limit fails when it is recorded, not on the GPU.
     let mut graph = coca_wgpu::graph::Graph::new(&ctx);

@@ -79,7 +79,7 @@ impl Kernel {
         }
     }
 
-    /// The bind group layout: binding i of group 0 is `bindings()[i]`.
+    /// Returns the bind group layout: binding i of group 0 is `bindings()[i]`.
     pub fn bindings(&self) -> &'static [Binding] {
         match self {
             Kernel::LinearTiled { .. } | Kernel::LinearSmallM { .. } => &[Uniform, Read, Read, Read, Read, ReadWrite],
@@ -115,7 +115,7 @@ impl Kernel {
     }
 }
 
-/// Every shader file with its source, for validation tests.
+/// Lists every shader file with its source, for validation tests.
 pub fn all_shaders() -> Vec<(&'static str, &'static str)> {
     let kernels = [
         Kernel::LinearTiled { activation: Activation::None, bias: false, residual: false },

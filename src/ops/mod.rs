@@ -1,6 +1,6 @@
 //! GPU ops as graph builders. Each op checks its operands' shapes, works out the uniform
-//! parameters and the dispatch size, and records one node; its WGSL kernel lives in `shaders/`
-//! and its plain CPU version in [`reference`], which the kernel tests compare against.
+//! parameters and the dispatch size, and records its nodes. Its WGSL kernel lives in `shaders/`,
+//! and the kernel tests compare it with the plain CPU version in [`reference`].
 //!
 //! The shape checks here are what make the unchecked ("trusted") kernels safe: every index a
 //! kernel computes is bounded by the sizes validated below.
@@ -12,7 +12,7 @@ use crate::gpu::Kernel;
 pub use crate::gpu::Activation;
 use crate::graph::{DType, Graph, Tensor};
 
-/// How one attention op finds its queries, keys and values; see `shaders/attention.wgsl`.
+/// Layout of one attention op's queries, keys and values (see `shaders/attention.wgsl`).
 #[derive(Clone, Debug)]
 pub struct AttentionSpec {
     pub batch: usize,
@@ -351,8 +351,8 @@ impl Graph<'_> {
         Ok(out)
     }
 
-    /// The `k` best (value, token id) pairs of each row of [rows, vocab] logits, as u32 [rows, k, 2]
-    /// (value bits, id), with `eos_id` excluded while step.pos + 1 < `min_len`.
+    /// Selects the `k` best (value, token id) pairs of each row of [rows, vocab] logits, as u32
+    /// [rows, k, 2] (value bits, id). `eos_id` is excluded while step.pos + 1 < `min_len`.
     pub fn top_k(&mut self, name: &str, logits: Tensor, k: usize, eos_id: u32, min_len: usize) -> Result<Tensor> {
         const OP: &str = "top_k";
         let shape = self.shape(logits).to_vec();
