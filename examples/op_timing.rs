@@ -7,6 +7,16 @@ use coca_wgpu::graph::{DType, Graph};
 use coca_wgpu::{GpuContext, GpuOptions};
 use wgpu::util::DeviceExt;
 
+/// Runs `plan` once to warm up, then returns the mean milliseconds of five runs.
+fn time_plan(ctx: &GpuContext, plan: &coca_wgpu::graph::Plan, read: coca_wgpu::graph::Tensor) -> f64 {
+    pollster::block_on(plan.run(ctx, 0, &[read])).unwrap();
+    let clock = std::time::Instant::now();
+    for _ in 0..5 {
+        pollster::block_on(plan.run(ctx, 0, &[read])).unwrap();
+    }
+    clock.elapsed().as_secs_f64() / 5.0 * 1e3
+}
+
 fn main() {
     let trusted = std::env::var("CHECKED").is_err();
     let ctx = pollster::block_on(GpuContext::new(&GpuOptions { trusted_kernels: trusted, ..GpuOptions::default() })).unwrap();
@@ -44,12 +54,7 @@ fn main() {
         let best = g.top_k("best", lt, k, 49407, 5).unwrap();
         g.output(best);
         let plan = g.build().unwrap();
-        pollster::block_on(plan.run(&ctx, 0, &[best])).unwrap();
-        let clock = std::time::Instant::now();
-        for _ in 0..5 {
-            pollster::block_on(plan.run(&ctx, 0, &[best])).unwrap();
-        }
-        println!("top_k rows={rows} k={k}: {:.2} ms", clock.elapsed().as_secs_f64() / 5.0 * 1e3);
+        println!("top_k rows={rows} k={k}: {:.2} ms", time_plan(&ctx, &plan, best));
     }
     for &(rows, dim) in &[(6usize, 512usize), (50, 768), (2048, 512)] {
         let mut g = Graph::new(&ctx);
@@ -59,12 +64,7 @@ fn main() {
         let y = g.layer_norm("y", x, gm, bt, 1e-5).unwrap();
         g.output(y);
         let plan = g.build().unwrap();
-        pollster::block_on(plan.run(&ctx, 0, &[y])).unwrap();
-        let clock = std::time::Instant::now();
-        for _ in 0..5 {
-            pollster::block_on(plan.run(&ctx, 0, &[y])).unwrap();
-        }
-        println!("layer_norm rows={rows} dim={dim}: {:.2} ms", clock.elapsed().as_secs_f64() / 5.0 * 1e3);
+        println!("layer_norm rows={rows} dim={dim}: {:.2} ms", time_plan(&ctx, &plan, y));
     }
     for &(batch, lq, lk, heads) in &[(6usize, 1usize, 255usize, 8usize), (1, 50, 50, 12), (1, 256, 50, 8)] {
         let mut g = Graph::new(&ctx);
@@ -76,12 +76,7 @@ fn main() {
         let y = g.attention("y", q, kv, &spec).unwrap();
         g.output(y);
         let plan = g.build().unwrap();
-        pollster::block_on(plan.run(&ctx, 0, &[y])).unwrap();
-        let clock = std::time::Instant::now();
-        for _ in 0..5 {
-            pollster::block_on(plan.run(&ctx, 0, &[y])).unwrap();
-        }
-        println!("attention batch={batch} lq={lq} lk={lk} heads={heads}: {:.2} ms", clock.elapsed().as_secs_f64() / 5.0 * 1e3);
+        println!("attention batch={batch} lq={lq} lk={lk} heads={heads}: {:.2} ms", time_plan(&ctx, &plan, y));
     }
     // Per-dispatch overhead: a chain of 100 tiny ops in one plan.
     let mut g = Graph::new(&ctx);

@@ -9,6 +9,11 @@
 //   encoders and prefill where m is large;
 // - `linear_small_m`: each thread computes 4 columns for all rows of a decode step (m <= 8), so
 //   every weight is read once per step.
+//
+// The sizes are read through `sizes()`, which ties them to the workgroup id. On Mesa 22.3's
+// lavapipe a branch or loop bound decided by uniform values alone cost about 1 ms per dispatch
+// (measured with `examples/step_timing.rs`). NOTE: the likely cause is lavapipe inlining those
+// uniforms and recompiling the shader at each dispatch; this was inferred from timings, not Mesa's source.
 
 override ACT: u32 = 0u;           // 0: identity, 1: GELU (erf), 2: QuickGELU
 override HAS_BIAS: bool = false;
@@ -58,12 +63,19 @@ fn dot4(a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>
     return vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
 }
 
-fn store_row(row: u32, col0: u32, sums: vec4<f32>) {
-    if (row >= p.m) {
+// (m, n, k) plus wid.x >> 31, which is always 0 (at most 65,535 workgroups per dimension) but
+// keeps the driver from treating the sizes as constants.
+fn sizes(wid: vec3<u32>) -> vec3<u32> {
+    let zero = wid.x >> 31u;
+    return vec3<u32>(p.m + zero, p.n + zero, p.k + zero);
+}
+
+fn store_row(size: vec3<u32>, row: u32, col0: u32, sums: vec4<f32>) {
+    if (row >= size.x) {
         return;
     }
     for (var j = 0u; j < 4u; j = j + 1u) {
-        if (col0 + j < p.n) {
+        if (col0 + j < size.y) {
             epilogue(row, col0 + j, sums[j]);
         }
     }
@@ -71,19 +83,20 @@ fn store_row(row: u32, col0: u32, sums: vec4<f32>) {
 
 @compute @workgroup_size(8, 8, 1)
 fn linear_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let size = sizes(wid);
     let row0 = (wid.y * 8u + lid.y) * 4u;
     let col0 = (wid.x * 8u + lid.x) * 4u;
-    let k4 = p.k / 4u;
+    let k4 = size.z / 4u;
     // Rows and columns past the end are clamped onto the last one: the loads stay in bounds
     // and their results are never stored.
-    let x0 = min(row0, p.m - 1u) * k4;
-    let x1 = min(row0 + 1u, p.m - 1u) * k4;
-    let x2 = min(row0 + 2u, p.m - 1u) * k4;
-    let x3 = min(row0 + 3u, p.m - 1u) * k4;
-    let w0 = min(col0, p.n - 1u) * k4;
-    let w1 = min(col0 + 1u, p.n - 1u) * k4;
-    let w2 = min(col0 + 2u, p.n - 1u) * k4;
-    let w3 = min(col0 + 3u, p.n - 1u) * k4;
+    let x0 = min(row0, size.x - 1u) * k4;
+    let x1 = min(row0 + 1u, size.x - 1u) * k4;
+    let x2 = min(row0 + 2u, size.x - 1u) * k4;
+    let x3 = min(row0 + 3u, size.x - 1u) * k4;
+    let w0 = min(col0, size.y - 1u) * k4;
+    let w1 = min(col0 + 1u, size.y - 1u) * k4;
+    let w2 = min(col0 + 2u, size.y - 1u) * k4;
+    let w3 = min(col0 + 3u, size.y - 1u) * k4;
 
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);
@@ -99,24 +112,25 @@ fn linear_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
         c2 = c2 + dot4(x[x2 + kk], b0, b1, b2, b3);
         c3 = c3 + dot4(x[x3 + kk], b0, b1, b2, b3);
     }
-    store_row(row0, col0, c0);
-    store_row(row0 + 1u, col0, c1);
-    store_row(row0 + 2u, col0, c2);
-    store_row(row0 + 3u, col0, c3);
+    store_row(size, row0, col0, c0);
+    store_row(size, row0 + 1u, col0, c1);
+    store_row(size, row0 + 2u, col0, c2);
+    store_row(size, row0 + 3u, col0, c3);
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn linear_small_m(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn linear_small_m(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let size = sizes(wid);
     let col0 = gid.x * 4u;
-    if (col0 >= p.n) {
+    if (col0 >= size.y) {
         return;
     }
-    let k4 = p.k / 4u;
+    let k4 = size.z / 4u;
     let w0 = col0 * k4;
-    let w1 = min(col0 + 1u, p.n - 1u) * k4;
-    let w2 = min(col0 + 2u, p.n - 1u) * k4;
-    let w3 = min(col0 + 3u, p.n - 1u) * k4;
-    let last = p.m - 1u;
+    let w1 = min(col0 + 1u, size.y - 1u) * k4;
+    let w2 = min(col0 + 2u, size.y - 1u) * k4;
+    let w3 = min(col0 + 3u, size.y - 1u) * k4;
+    let last = size.x - 1u;
 
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);
@@ -154,12 +168,12 @@ fn linear_small_m(@builtin(global_invocation_id) gid: vec3<u32>) {
             c7 = c7 + dot4(x[7u * k4 + kk], b0, b1, b2, b3);
         }
     }
-    store_row(0u, col0, c0);
-    store_row(1u, col0, c1);
-    store_row(2u, col0, c2);
-    store_row(3u, col0, c3);
-    store_row(4u, col0, c4);
-    store_row(5u, col0, c5);
-    store_row(6u, col0, c6);
-    store_row(7u, col0, c7);
+    store_row(size, 0u, col0, c0);
+    store_row(size, 1u, col0, c1);
+    store_row(size, 2u, col0, c2);
+    store_row(size, 3u, col0, c3);
+    store_row(size, 4u, col0, c4);
+    store_row(size, 5u, col0, c5);
+    store_row(size, 6u, col0, c6);
+    store_row(size, 7u, col0, c7);
 }

@@ -4,6 +4,9 @@
 // always contain the best 2 * beams candidates over all beams. Per row only k (value, id) pairs go
 // back to the host instead of the whole vocabulary.
 // Ties go to the lower token id.
+//
+// k, the vocabulary size and the end-of-text test are tied to the workgroup id (`zero`), because
+// on lavapipe a branch or loop bound decided by uniform values alone is slow (see linear.wgsl).
 
 struct Params {
     rows: u32,
@@ -44,9 +47,12 @@ fn better(value_a: f32, id_a: u32, value_b: f32, id_b: u32) -> bool {
 @compute @workgroup_size(64, 1, 1)
 fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let row = wid.x;
-    let k = p.k;
+    // Always 0: at most 65,535 rows.
+    let zero = row >> 31u;
+    let k = p.k + zero;
+    let vocab = p.vocab + zero;
     // The sequence fed to this step has pos + 1 tokens, the start token included.
-    let mask_eos = step.pos + 1u < p.min_len;
+    let mask_eos = step.pos + 1u + zero < p.min_len;
 
     var values: array<f32, 16>;
     var ids: array<u32, 16>;
@@ -55,13 +61,14 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
         ids[i] = NONE;
     }
 
-    let base = row * p.vocab;
-    for (var v = t; v < p.vocab; v = v + THREADS) {
-        if (mask_eos && v == p.eos_id) {
-            continue;
-        }
+    // The list's last entry, kept in registers: most logits lose against it, and a private
+    // array read at a dynamic index is a slow scratch-memory access on software drivers.
+    var kth_value = LOWEST;
+    var kth_id = NONE;
+    let base = row * vocab;
+    for (var v = t; v < vocab; v = v + THREADS) {
         let s = logits[base + v];
-        if (!better(s, v, values[k - 1u], ids[k - 1u])) {
+        if (!better(s, v, kth_value, kth_id) || (mask_eos && v == p.eos_id)) {
             continue;
         }
         // Insertion into the sorted list.
@@ -76,6 +83,8 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
         }
         values[j] = s;
         ids[j] = v;
+        kth_value = values[k - 1u];
+        kth_id = ids[k - 1u];
     }
 
     for (var i = 0u; i < k; i = i + 1u) {
