@@ -11,14 +11,17 @@ scripts/synth_weights.py, and the pixel input is synth_input_image(batch, 224). 
 * Beam search, batch 1: num_beams=6, num_beam_groups=1, seq_len=30, min_seq_len=29.
 * Greedy decoding, batch 8, with the greedy settings.
 
+open_clip 3.3.0's generate() keeps no KV cache: every step reruns the text tower and the decoder over
+the whole prefix, and beam search encodes the image once per beam.
+
 Each is run once to warm up, then timed 3 times (see --runs), and the median wall time is
 reported. The result is one JSON line on stdout with the medians in seconds, all run times, the
-output lengths, torch's intra-op thread count (the default unless --threads is given), the CPU count
-and the load average, since other processes on the machine change the numbers.
+output lengths and torch's intra-op thread count (the default unless --threads is given). It also
+records the CPU count and the load average, because other processes on the machine slow the runs.
 
     # needs torch, numpy, safetensors, open-clip-torch==3.3.0 and transformers==4.55.4
     # (the versions the committed fixtures were made with)
-    python scripts/bench_open_clip.py                 # about 15 minutes on 2 CPU cores
+    python scripts/bench_open_clip.py                 # took 36 minutes on 2 CPU cores at load average 8
     python scripts/bench_open_clip.py --runs 1 --only encode_image greedy_b1
 """
 

@@ -12,11 +12,11 @@ Face Hub, so `open_clip.create_model("local-dir:models/demo")` loads it too:
 Choices that matter for captioning accuracy:
 
 - The vision tower uses open_clip's fixed 2-D sin-cos position embedding
-  (`pos_embed_type: "sin_cos_2d"`). With learnable position embeddings, "left of" and
-  "above" stayed near chance.
+  (`pos_embed_type: "sin_cos_2d"`). In an earlier trial with learnable position
+  embeddings, "left of" and "above" stayed near chance.
 - A z-loss, 0.01 * mean(logsumexp(logits)^2) over the caption positions that have a
-  label, is added to CoCaLoss. open_clip's beam search adds up raw logits rather than
-  log-probabilities, which favours longer captions unless logsumexp stays near 0.
+  label, is added to CoCaLoss. open_clip 3.3.0's beam search adds up raw logits rather
+  than log-probabilities, which favours longer captions unless logsumexp stays near 0.
 - open_clip creates the multimodal decoder's `text_projection` with `torch.empty` and
   never initializes it (its `init_parameters` is never called, and fails if called),
   so `init_decoder` below does what that method means to do.
@@ -24,9 +24,9 @@ Choices that matter for captioning accuracy:
   and the decoder's output projection dominate the size: width 64 keeps the
   float16 file under 16 MB.
 - The caption loss runs on token sequences cut to the longest caption in the batch.
-  The decoder is causal, so this gives the same logits at every labelled position as
-  the full 76 tokens, at a fraction of the cost. The contrastive text features are
-  computed from the full 76-token sequences, as at inference.
+  The towers are causal, so this gives the same logits at every labelled position as
+  the full 76 tokens (up to float rounding), at a fraction of the cost. The contrastive
+  text features are computed from the full 76-token sequences, as at inference.
 
 Every `--eval-every` steps the script rounds the weights to float16, measures greedy
 and beam-search exact match on `--eval-count` validation images, and writes
@@ -70,7 +70,7 @@ from demo_data import (  # noqa: E402
 )
 from eval_demo import exact_match  # noqa: E402
 
-# A few thousand validation seeds between the evaluation and the fixture ranges.
+# Validation seeds lie between the evaluation range (200 seeds used) and the fixture range.
 VALIDATION_SEED_START = FIXTURE_SEED_START - 50_000
 
 MODEL_CFG = {
@@ -129,12 +129,12 @@ def build_model() -> open_clip.CoCa:
 
 
 def init_decoder(decoder) -> None:
-    """The initialization that `MultimodalTransformer.init_parameters` means to do.
+    """Initialize the multimodal decoder as `MultimodalTransformer.init_parameters` intends.
 
-    open_clip 3.3.0 never calls that method, and it would fail if called (it reads
-    `self.transformer`, which the decoder does not have). Without it `text_projection`
-    keeps the arbitrary contents of `torch.empty`. Same standard deviations as open_clip's
-    text tower.
+    open_clip 3.3.0 never calls that method, and it would raise AttributeError if called,
+    because it reads `self.transformer`, which the decoder lacks. Without this step
+    `text_projection` keeps whatever `torch.empty` left in memory. The standard deviations
+    are those of open_clip's text tower.
     """
     width, layers = decoder.width, decoder.layers
     attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
@@ -149,7 +149,7 @@ def init_decoder(decoder) -> None:
 
 
 def save_model(model: torch.nn.Module, out_dir: str) -> int:
-    """Writes the open_clip config and float16 weights; returns the weight file's size in bytes."""
+    """Write the open_clip config and float16 weights, and return the weight file's size in bytes."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "open_clip_config.json"), "w") as f:
         json.dump({"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, f, indent=2)
@@ -161,7 +161,7 @@ def save_model(model: torch.nn.Module, out_dir: str) -> int:
 
 
 def rounded_to_float16(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `model` whose weights went through float16, as the saved file stores them."""
+    """Return a copy of `model` with every weight rounded to float16 and back, as the saved file stores them."""
     copy_ = copy.deepcopy(model)
     with torch.no_grad():
         for t in list(copy_.parameters()) + list(copy_.buffers()):
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--out", default="models/demo", help="where the trained model goes")
     parser.add_argument("--work-dir", default="/tmp/coca-demo-train", help="checkpoint folder")
     parser.add_argument("--log", default="/tmp/coca-demo-train/train.log")
-    parser.add_argument("--steps", type=int, default=4000, help="most training steps")
+    parser.add_argument("--steps", type=int, default=4000, help="maximum number of training steps")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=200)
@@ -196,8 +196,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--eval-count", type=int, default=100, help="validation images per check")
     parser.add_argument("--stop-at", type=float, default=0.98, help="stop once greedy and beam reach this")
-    parser.add_argument("--min-steps", type=int, default=1000, help="never stop before this step")
-    parser.add_argument("--max-minutes", type=float, help="also stop at the first check after this long")
+    parser.add_argument("--min-steps", type=int, default=1000, help="do not stop on accuracy before this step")
+    parser.add_argument("--max-minutes", type=float, help="stop at the first check after this many minutes")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
     parser.add_argument("--smoke", action="store_true", help="a few tiny steps, to check that it runs")
     parser.add_argument("--seed", type=int, default=0)
@@ -231,7 +231,8 @@ def main() -> None:
     )
     loss_fn = open_clip.CoCaLoss(caption_loss_weight=2.0, clip_loss_weight=1.0, pad_id=PAD_ID)
 
-    # Weight decay on matrices only; not on biases, norms, embeddings' scalars or the logit scale.
+    # Weight decay applies to matrices and embedding tables, not to biases, norm scales,
+    # the class embedding or the logit scale.
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     optimizer = torch.optim.AdamW(

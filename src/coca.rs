@@ -190,12 +190,14 @@ impl Coca {
         Ok(flat)
     }
 
-    fn build_image_plan(ctx: &GpuContext, model: &CocaModel, batch: usize) -> Result<ImagePlan> {
+    /// Builds the vision tower for `batch` images; with `cross_kv`, also every decoder layer's
+    /// cross-attention keys and values, which captioning needs and embedding does not.
+    fn build_image_plan(ctx: &GpuContext, model: &CocaModel, batch: usize, cross_kv: bool) -> Result<ImagePlan> {
         let size = model.dims.image_size;
         let mut g = Graph::new(ctx);
         let mut binder = Binder::new(model);
         let image = g.input("image", &[batch, 3, size, size], DType::F32)?;
-        let outputs = binder.image_stage(&mut g, image)?;
+        let outputs = binder.image_stage(&mut g, image, cross_kv)?;
         let latent_normalized = g.l2_normalize("image_features", outputs.latent)?;
         g.output(latent_normalized);
         Ok(ImagePlan {
@@ -224,7 +226,7 @@ impl Coca {
     ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
         self.check_pixels(pixels, batch)?;
         if !self.image_plans.contains_key(&batch) {
-            let plan = Self::build_image_plan(&self.ctx, &self.model, batch)?;
+            let plan = Self::build_image_plan(&self.ctx, &self.model, batch, false)?;
             self.image_plans.insert(batch, plan);
         }
         let p = &self.image_plans[&batch];
@@ -310,7 +312,7 @@ impl Coca {
 
     fn caption_plan(&mut self, key: CaptionKey) -> Result<&CaptionPlan> {
         if !self.caption_plans.contains_key(&key) {
-            let image = Self::build_image_plan(&self.ctx, &self.model, key.batch)?;
+            let image = Self::build_image_plan(&self.ctx, &self.model, key.batch, true)?;
             let cross_kv: Vec<_> = image
                 .cross_kv
                 .iter()

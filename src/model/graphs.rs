@@ -261,14 +261,15 @@ pub struct DecodeStep {
 }
 
 impl Binder<'_> {
-    /// Builds the image stage: vision tower and every decoder layer's cross-attention keys and
-    /// values, all kept as outputs so the decode plan can bind them.
-    pub fn image_stage(&mut self, g: &mut Graph, image: Tensor) -> Result<ImageOutputs> {
+    /// Builds the image stage: the vision tower and, with `with_cross_kv`, every decoder layer's
+    /// cross-attention keys and values, all kept as outputs so the decode plan can bind them.
+    pub fn image_stage(&mut self, g: &mut Graph, image: Tensor, with_cross_kv: bool) -> Result<ImageOutputs> {
         let (latent, image_embs) = self.vision(g, image)?;
         g.output(latent);
         g.output(image_embs);
         let mut cross_kv = Vec::new();
-        for layer in 0..self.model.dims.decoder_layers {
+        let layers = if with_cross_kv { self.model.dims.decoder_layers } else { 0 };
+        for layer in 0..layers {
             let kv = self.cross_kv(g, layer, image_embs)?;
             g.output(kv);
             cross_kv.push(kv);

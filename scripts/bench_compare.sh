@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs coca-wgpu's benchmark (examples/bench.rs) and open_clip's (scripts/bench_open_clip.py) one
+# after the other on the same machine, on coca_ViT-B-32 with the same synthesized weights, and
+# prints both JSON result lines. Needs the reference Python environment for open_clip:
+#   eval "$(../shared/tools/reference-env.sh)"   # or any Python with open-clip-torch==3.3.0
+#   bash scripts/bench_compare.sh [runs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-1}
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+cargo run --quiet --no-default-features --example bench -- coca_ViT-B-32 "$runs" 8
+python scripts/bench_open_clip.py --runs "$runs"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -1,0 +1,93 @@
+//! The bundled demo model against open_clip 3.3.0: the same tokens for greedy decoding and beam
+//! search (6 beams, 1 group) on images it was not trained on, from image files through our own
+//! decoding and preprocessing. Expected tokens come from `scripts/make_demo_fixtures.py`.
+
+mod common;
+
+use std::path::Path;
+
+use coca_wgpu::{Coca, GenerationConfig, GenerationType};
+use common::context;
+
+fn demo_model() -> Coca {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo");
+    let config = std::fs::read_to_string(dir.join("open_clip_config.json")).unwrap();
+    let weights = std::fs::read(dir.join("open_clip_model.safetensors")).unwrap();
+    Coca::from_bytes(context(), &config, &weights, "models/demo/open_clip_model.safetensors").unwrap()
+}
+
+fn expected() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo/expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn generation_config(args: &serde_json::Value) -> GenerationConfig {
+    let number = |key: &str| args[key].as_u64().unwrap() as usize;
+    let mut config = GenerationConfig { seq_len: number("seq_len"), min_seq_len: number("min_seq_len"), ..Default::default() };
+    if args["generation_type"] == "top_k" {
+        config.generation_type = GenerationType::TopK;
+        config.top_k = number("top_k");
+    } else {
+        config.num_beams = number("num_beams");
+        config.num_beam_groups = number("num_beam_groups");
+    }
+    config
+}
+
+fn tokens(value: &serde_json::Value) -> Vec<u32> {
+    value.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
+}
+
+fn image_bytes(entry: &serde_json::Value) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(entry["path"].as_str().unwrap())).unwrap()
+}
+
+#[test]
+fn demo_captions_match_open_clip_token_for_token() {
+    let mut coca = demo_model();
+    let expected = expected();
+    for mode in ["greedy", "beam"] {
+        let config = generation_config(&expected["generation"][mode]);
+        for (name, entry) in expected["images"].as_object().unwrap() {
+            let captions = pollster::block_on(coca.caption(&[image_bytes(entry)], &config)).unwrap();
+            assert_eq!(captions[0].tokens, tokens(&entry[mode]["tokens"]), "{mode} tokens for {name}");
+            assert_eq!(captions[0].text, entry[mode]["caption"].as_str().unwrap(), "{mode} caption for {name}");
+        }
+    }
+}
+
+#[test]
+fn demo_captions_are_right_on_synthetic_images() {
+    let mut coca = demo_model();
+    let expected = expected();
+    let config = GenerationConfig::greedy();
+    let mut right = 0;
+    let mut total = 0;
+    for entry in expected["images"].as_object().unwrap().values() {
+        let Some(truth) = entry["true_caption"].as_str() else { continue };
+        let captions = pollster::block_on(coca.caption(&[image_bytes(entry)], &config)).unwrap();
+        total += 1;
+        right += (captions[0].text == truth) as usize;
+    }
+    assert!(total >= 12, "{total} labelled images");
+    assert!(right * 10 >= total * 9, "{right} of {total} captions exactly right");
+}
+
+#[test]
+fn batch_captions_equal_single_captions() {
+    let mut coca = demo_model();
+    let expected = expected();
+    let images: Vec<Vec<u8>> = expected["images"].as_object().unwrap().values().take(8).map(image_bytes).collect();
+    for config in [GenerationConfig::greedy(), GenerationConfig { num_beam_groups: 1, ..Default::default() }] {
+        let batch = pollster::block_on(coca.caption(&images, &config)).unwrap();
+        assert_eq!(batch.len(), images.len());
+        for (i, image) in images.iter().enumerate() {
+            let single = pollster::block_on(coca.caption(std::slice::from_ref(image), &config)).unwrap();
+            // As in open_clip, a batch pads sequences that ended early with the pad id 0.
+            let end = batch[i].tokens.iter().position(|&t| t == 49407).map_or(batch[i].tokens.len(), |p| p + 1);
+            assert_eq!(batch[i].tokens[..end], single[0].tokens[..], "image {i} with {:?}", config.generation_type);
+            assert!(batch[i].tokens[end..].iter().all(|&t| t == 0), "image {i} padding {:?}", batch[i].tokens);
+            assert_eq!(batch[i].text, single[0].text, "image {i} caption");
+        }
+    }
+}
