@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 runs=${1:-1}
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 cargo run --quiet --no-default-features --example bench -- coca_ViT-B-32 "$runs" 8
-python scripts/bench_open_clip.py --runs "$runs"
+python scripts/bench_open_clip.py --runs "$runs" --only encode_image greedy_b1 beam6_b1
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

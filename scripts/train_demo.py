@@ -33,11 +33,21 @@ and beam-search exact match on `--eval-count` validation images, and writes
 models/demo/. Training stops once both rates reach `--stop-at`, or after `--steps`.
 The log goes to `--log`, and a float32 checkpoint for `--resume` goes to `--work-dir`.
 
-Rerun from the repository root (it took about an hour on two shared CPU cores):
+The bundled model came from two runs, from the repository root:
 
     eval "$(bash ../shared/tools/reference-env.sh)"
-    nohup python scripts/train_demo.py > /tmp/coca-demo-train.out 2>&1 &
+    python scripts/train_demo.py --max-minutes 85
+    python scripts/train_demo.py --resume --steps 2750 --stop-at 1.01 \
+        --log /tmp/coca-demo-train/train2.log
     python scripts/eval_demo.py
+
+The first run stopped at step 1750, when validation reached 99% greedy and 98% beam
+(44 minutes). The second run resumed with a shorter cosine schedule, so the learning rate
+decayed to its floor by step 2750 (15 more minutes). At that point validation and
+scripts/eval_demo.py both showed 100%. The timings are from two CPU cores that other
+jobs were also using, at 1 to 2.3 s per step. Expect close but not bit-identical
+weights on other hardware or thread counts. Run the commands under nohup to keep
+training going after the terminal closes.
 
 A quick check that everything runs: `python scripts/train_demo.py --smoke --out /tmp/demo-smoke`.
 """
@@ -53,8 +63,8 @@ import os
 import sys
 import time
 
-# Spinning OpenMP threads slow PyTorch many times over when other programs share the CPU cores,
-# and passive waiting costs little when the cores are free. This must precede `import torch`.
+# With other jobs on the same two cores, spinning OpenMP threads made training steps about five
+# times slower than passive waiting did. This must precede `import torch`.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import open_clip

@@ -3,6 +3,22 @@
 //! The crate loads open_clip CoCa checkpoints (`open_clip_config.json` plus safetensors weights
 //! with open_clip's tensor names) and reproduces open_clip 3.3.0's image and text features,
 //! decoder logits and generated captions. See `ARCHITECTURE.md` for how the pieces fit.
+//!
+//! ```no_run
+//! use coca_wgpu::{Coca, GenerationConfig, GpuContext, GpuOptions};
+//!
+//! fn main() -> coca_wgpu::Result<()> {
+//!     let ctx = pollster::block_on(GpuContext::new(&GpuOptions::default()))?;
+//!     let config = std::fs::read_to_string("model/open_clip_config.json").unwrap();
+//!     let weights = std::fs::read("model/open_clip_model.safetensors").unwrap();
+//!     let mut coca = Coca::from_bytes(ctx, &config, &weights, "open_clip_model.safetensors")?;
+//!
+//!     let image = std::fs::read("photo.jpg").unwrap();
+//!     let captions = pollster::block_on(coca.caption(&[image], &GenerationConfig::default()))?;
+//!     println!("{}", captions[0].text);
+//!     Ok(())
+//! }
+//! ```
 
 pub mod api;
 pub mod coca;

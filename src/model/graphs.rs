@@ -60,7 +60,7 @@ impl<'m> Binder<'m> {
         self.linear(g, &format!("{prefix}.mlp.c_proj"), h, Activation::None, Some(x))
     }
 
-    /// A pre-norm residual self-attention block over a whole sequence [batch, len, width].
+    /// Adds a pre-norm residual self-attention block over a whole sequence [batch, len, width].
     fn self_attention_block(
         &mut self,
         g: &mut Graph,
@@ -158,7 +158,7 @@ impl<'m> Binder<'m> {
             x = self.self_attention_block(g, &format!("visual.transformer.resblocks.{i}"), x, d.vision_heads, false, None)?;
         }
 
-        // Attentional pooler: learned queries attend over ln_k(tokens); the queries are the same
+        // Attentional pooler: learned queries attend over ln_k(tokens). The queries are the same
         // for every image, so they are projected once and read with batch stride 0.
         let e = d.embed_dim;
         let len = d.grid * d.grid + 1;
@@ -221,8 +221,8 @@ impl<'m> Binder<'m> {
         Ok((latent, tokens))
     }
 
-    /// The multimodal decoder over whole sequences: token embeddings [B, T, width] and image
-    /// token embeddings [B, N, width] -> logits [B, T, vocab].
+    /// Builds the multimodal decoder over whole sequences: token embeddings [B, T, width] and
+    /// image token embeddings [B, N, width] -> logits [B, T, vocab].
     pub fn decoder(&mut self, g: &mut Graph, image_embs: Tensor, tokens: Tensor) -> Result<Tensor> {
         let d = self.model.dims.clone();
         let mut x = tokens;
@@ -249,7 +249,7 @@ pub struct ImageOutputs {
 pub struct DecodeStep {
     /// u32 [rows, 1]: the token at the step's position.
     pub ids: Tensor,
-    /// u32 [rows, max_len]: the cache row that holds each earlier position of each row.
+    /// u32 [rows, max_len]: the cache row that contains each earlier position of each row.
     pub table: Tensor,
     /// u32 [rows, max_len]: each row's tokens so far, for the text tower's padding mask.
     pub history: Tensor,
@@ -277,8 +277,8 @@ impl Binder<'_> {
         Ok(ImageOutputs { latent, image_embs, cross_kv })
     }
 
-    /// One decode step for `rows` sequences (images x beams) at position step.pos, reading and
-    /// extending per-layer KV caches, attending over `cross_kv` buffers of the image stage.
+    /// Builds one decode step for `rows` sequences (images x beams) at position step.pos. It reads
+    /// and extends per-layer KV caches and attends over the image stage's `cross_kv` buffers.
     #[allow(clippy::too_many_arguments)]
     pub fn decode_step(
         &mut self,
@@ -322,8 +322,8 @@ impl Binder<'_> {
         Ok(DecodeStep { ids, table, history, best, rows, max_len, vocab: d.vocab_size })
     }
 
-    /// A self-attention block for one new token per row [rows, 1, width], appending its key and
-    /// value to layer `layer` of `cache` [layers, rows, max_len, 2 * width] at step.pos.
+    /// Adds a self-attention block for one new token per row [rows, 1, width], appending its key
+    /// and value to layer `layer` of `cache` [layers, rows, max_len, 2 * width] at step.pos.
     #[allow(clippy::too_many_arguments)]
     fn cached_block(
         &mut self,
