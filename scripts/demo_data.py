@@ -21,8 +21,8 @@ only four, so the model could never end it there.
 Two-object captions have exactly one correct form. The two objects always differ in
 color or shape. They lie side by side along one axis, with a gap between them and at
 most a small offset on the other axis. The caption's subject is the object that comes
-first in (COLORS index, SHAPES index) order, and the relation says where the subject
-is relative to the other object. For example a blue square to the right of a red
+first in (COLORS index, SHAPES index) order, and the relation gives the subject's position
+relative to the other object. For example a blue square to the right of a red
 triangle is "a red triangle left of a blue square", never "a blue square right of a
 red triangle".
 
