@@ -29,7 +29,7 @@ fn main() -> coca_wgpu::Result<()> {
     let size = dims.image_size;
     let pixels = coca_wgpu::synth::generate("input.image", 3 * size * size, coca_wgpu::synth::Init::Uniform { center: 0.0, scale: 1.0 });
 
-    let mut time = |label: &str, coca: &mut Coca, f: &dyn Fn(&mut Coca) -> coca_wgpu::Result<()>| -> coca_wgpu::Result<f64> {
+    let time = |label: &str, coca: &mut Coca, f: &dyn Fn(&mut Coca) -> coca_wgpu::Result<()>| -> coca_wgpu::Result<f64> {
         f(coca)?; // warm-up: builds the plans
         let mut times = Vec::new();
         for _ in 0..runs {

@@ -6,10 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "no GPU adapter found{backend}. On Linux without a GPU, install Mesa's software Vulkan driver \
+        "no GPU adapter found. On Linux without a GPU, install Mesa's software Vulkan driver \
          (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers libvulkan1`); in a browser, enable WebGPU"
     )]
-    NoAdapter { backend: String },
+    NoAdapter,
+
+    #[error("no GPU adapter found for the requested backend(s) {backends}; choose another backend or leave it unset (--backend, WGPU_BACKEND)")]
+    NoAdapterForBackend { backends: String },
 
     #[error("failed to create the GPU device on adapter `{adapter}`: {reason}")]
     DeviceCreation { adapter: String, reason: String },

@@ -88,7 +88,10 @@ impl GenerationConfig {
     pub fn validate(&self, context_length: usize) -> Result<()> {
         let invalid = |m: String| Err(Error::InvalidArgument(m));
         if self.seq_len <= self.min_seq_len {
-            return invalid(format!("seq_len ({}) must be larger than min_seq_len ({})", self.seq_len, self.min_seq_len));
+            return invalid(format!(
+                "seq_len ({}) must be larger than min_seq_len ({}); raise seq_len or lower min_seq_len",
+                self.seq_len, self.min_seq_len
+            ));
         }
         if self.seq_len > context_length {
             return invalid(format!(

@@ -35,7 +35,7 @@ enum Command {
 
 #[derive(Args)]
 struct GpuArgs {
-    /// GPU backend(s) to use: vulkan, metal, dx12, gl (comma separated). Default: WGPU_BACKEND, else all.
+    /// GPU backend(s) to use: vulkan, metal, dx12, gl, webgpu (comma separated). Default: WGPU_BACKEND, else all.
     #[arg(long)]
     backend: Option<String>,
 }
@@ -69,7 +69,7 @@ struct CaptionArgs {
     /// Beam groups; open_clip's default is 3, its 1-group search is plain beam search.
     #[arg(long, default_value_t = 3)]
     num_beam_groups: usize,
-    /// Tokens kept for top_k sampling (1: greedy).
+    /// Tokens kept for top_k sampling, 1 to 16 (1: greedy).
     #[arg(long, default_value_t = 1)]
     top_k: usize,
     /// Softmax temperature for top_k sampling.
@@ -94,6 +94,7 @@ struct CaptionArgs {
 
 #[derive(Args)]
 struct EmbedImageArgs {
+    /// Image files (PNG, JPEG, WebP, GIF, BMP).
     #[arg(required = true)]
     images: Vec<PathBuf>,
     #[command(flatten)]
@@ -108,12 +109,15 @@ struct EmbedImageArgs {
 
 #[derive(Args)]
 struct EmbedTextArgs {
+    /// Texts to embed, each at most the model's context length in tokens (76 for CoCa).
     #[arg(required = true)]
     texts: Vec<String>,
     #[command(flatten)]
     model: ModelArgs,
+    /// Print the raw features instead of L2-normalized ones.
     #[arg(long)]
     no_normalize: bool,
+    /// Print one JSON object per text per line with the vector.
     #[arg(long)]
     json: bool,
 }
@@ -162,6 +166,12 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
     let (folder, weights) = if path.is_dir() {
         (path.clone(), weights_in_folder(&path)?)
     } else if path.is_file() {
+        if path.extension().is_none_or(|x| x != "safetensors") {
+            return Err(Error::InvalidArgument(format!(
+                "--model {}: not a .safetensors weights file; use `demo`, a model folder or a .safetensors file",
+                path.display()
+            )));
+        }
         (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.clone())
     } else {
         return Err(Error::InvalidArgument(format!(

@@ -48,6 +48,19 @@ pub fn parse_backends(text: &str) -> Result<wgpu::Backends> {
     Ok(backends)
 }
 
+/// Lower-case names of a backend set, e.g. "vulkan, metal".
+fn backend_names(backends: wgpu::Backends) -> String {
+    let names = [
+        (wgpu::Backends::VULKAN, "vulkan"),
+        (wgpu::Backends::METAL, "metal"),
+        (wgpu::Backends::DX12, "dx12"),
+        (wgpu::Backends::GL, "gl"),
+        (wgpu::Backends::BROWSER_WEBGPU, "webgpu"),
+    ];
+    let listed: Vec<&str> = names.iter().filter(|(flag, _)| backends.contains(*flag)).map(|(_, name)| *name).collect();
+    listed.join(", ")
+}
+
 /// A device and queue with the pipelines compiled for them.
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -84,12 +97,12 @@ impl GpuContext {
                 apply_limit_buckets: false,
             })
             .await
-            .map_err(|_| Error::NoAdapter {
-                backend: if options.backends.is_some() || wgpu::Backends::from_env().is_some() {
-                    format!(" for backends {backends:?}")
+            .map_err(|_| {
+                if options.backends.is_some() || wgpu::Backends::from_env().is_some() {
+                    Error::NoAdapterForBackend { backends: backend_names(backends) }
                 } else {
-                    String::new()
-                },
+                    Error::NoAdapter
+                }
             })?;
         let adapter_info = adapter.get_info();
 
