@@ -1,5 +1,7 @@
 // The k largest logits of each row with their token ids, after the end-of-text token has been
-// masked while the sequence is shorter than the minimum length (transformers' MinLengthLogitsProcessor).
+// masked while the sequence is shorter than the minimum length (transformers' MinLengthLogitsProcessor)
+// and logits of tokens already in the row's history have been penalized (transformers'
+// RepetitionPenaltyLogitsProcessor: positive logits divided by the penalty, negative ones multiplied).
 // Greedy decoding reads k = 1; beam search reads the 2 * beams best tokens of every beam, which
 // always contain the best 2 * beams candidates over all beams. Per row only k (value, id) pairs go
 // back to the host instead of the whole vocabulary.
@@ -14,9 +16,9 @@ struct Params {
     k: u32,
     eos_id: u32,
     min_len: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    repetition_penalty: f32,
+    history_stride: u32,
+    _pad: u32,
 }
 
 struct Step {
@@ -29,8 +31,10 @@ struct Step {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
+// [rows, history_stride]: each row's tokens so far; read only when the penalty is not 1.
+@group(0) @binding(3) var<storage, read> history: array<u32>;
 // [rows, k, 2]: bit pattern of the f32 value, then the token id.
-@group(0) @binding(3) var<storage, read_write> best: array<u32>;
+@group(0) @binding(4) var<storage, read_write> best: array<u32>;
 
 const THREADS: u32 = 64u;
 const MAX_K: u32 = 16u;
@@ -39,6 +43,15 @@ const LOWEST: f32 = -3.4e38;
 
 var<workgroup> shared_values: array<f32, 1024>;
 var<workgroup> shared_ids: array<u32, 1024>;
+
+fn in_history(row: u32, token: u32, count: u32) -> bool {
+    for (var j = 0u; j < count; j = j + 1u) {
+        if (history[row * p.history_stride + j] == token) {
+            return true;
+        }
+    }
+    return false;
+}
 
 fn better(value_a: f32, id_a: u32, value_b: f32, id_b: u32) -> bool {
     return value_a > value_b || (value_a == value_b && id_a < id_b);
@@ -53,6 +66,8 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
     let vocab = p.vocab + zero;
     // The sequence fed to this step has pos + 1 tokens, the start token included.
     let mask_eos = step.pos + 1u + zero < p.min_len;
+    let penalty = p.repetition_penalty;
+    let penalize = bitcast<u32>(penalty) + zero != bitcast<u32>(1.0);
 
     var values: array<f32, 16>;
     var ids: array<u32, 16>;
@@ -67,7 +82,10 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
     var kth_id = NONE;
     let base = row * vocab;
     for (var v = t; v < vocab; v = v + THREADS) {
-        let s = logits[base + v];
+        var s = logits[base + v];
+        if (penalize && in_history(row, v, step.pos + 1u)) {
+            s = select(s / penalty, s * penalty, s < 0.0);
+        }
         if (!better(s, v, kth_value, kth_id) || (mask_eos && v == p.eos_id)) {
             continue;
         }

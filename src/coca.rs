@@ -52,6 +52,7 @@ struct CaptionKey {
     k: usize,
     eos: u32,
     min_len: usize,
+    repetition_penalty_bits: u32,
 }
 
 /// What `forward` returns, as open_clip's output dict.
@@ -321,7 +322,8 @@ impl Coca {
             let mut g = Graph::new(&self.ctx);
             let mut binder = Binder::new(&self.model);
             let rows = key.batch * key.rows_per_image;
-            let step = binder.decode_step(&mut g, rows, key.rows_per_image, &cross_kv, key.k, key.eos, key.min_len)?;
+            let penalty = f32::from_bits(key.repetition_penalty_bits);
+            let step = binder.decode_step(&mut g, rows, key.rows_per_image, &cross_kv, key.k, key.eos, key.min_len, penalty)?;
             let decode = g.build()?;
             self.caption_plans.insert(key, CaptionPlan { image, decode, step });
         }
@@ -367,6 +369,7 @@ impl Coca {
             k: config.candidates_per_row(),
             eos: config.eos_token_id,
             min_len: config.min_seq_len,
+            repetition_penalty_bits: config.repetition_penalty.to_bits(),
         };
         let clock = Stopwatch::start();
         self.caption_plan(key)?;

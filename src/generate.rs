@@ -105,11 +105,8 @@ impl GenerationConfig {
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return invalid(format!("top_p must be in (0, 1], got {}", self.top_p));
         }
-        if (self.repetition_penalty - 1.0).abs() > 0.0 {
-            return invalid(format!(
-                "repetition_penalty {} is not supported yet; only 1.0 (no penalty) is",
-                self.repetition_penalty
-            ));
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return invalid(format!("repetition_penalty must be a positive number, got {}", self.repetition_penalty));
         }
         match self.generation_type {
             GenerationType::BeamSearch => {

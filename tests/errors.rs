@@ -93,6 +93,7 @@ fn invalid_generation_options_are_rejected() {
         (GenerationConfig { top_p: 1.5, ..Default::default() }, "top_p must be in (0, 1]"),
         (GenerationConfig { top_k: 0, ..GenerationConfig::greedy() }, "top_k must be between 1 and"),
         (GenerationConfig { num_beams: 1, num_beam_groups: 1, ..Default::default() }, "num_beams must be at least 2"),
+        (GenerationConfig { repetition_penalty: 0.0, ..Default::default() }, "repetition_penalty must be a positive number"),
     ];
     for (config, expected) in cases {
         let message = config.validate(76).unwrap_err().to_string();

@@ -386,7 +386,7 @@ fn top_k_matches_sorting_and_masks_eos_before_min_length() {
         for pos in [0u32, 4] {
             let mut graph = Graph::new(&ctx);
             let lt = upload(&mut graph, "logits", &logits, &[rows, vocab]);
-            let best = graph.top_k("best", lt, k, 7, 5).unwrap();
+            let best = graph.top_k("best", lt, k, 7, 5, None, 1.0).unwrap();
             graph.output(best);
             let plan_ctx = graph.context();
             let plan = graph.build().unwrap();

@@ -146,3 +146,32 @@ fn synthesized_weights_match_the_python_generator() {
         assert!((sum - entry["sum"].as_f64().unwrap()).abs() < 1e-3, "{name} sum {sum} vs {}", entry["sum"]);
     }
 }
+
+#[test]
+fn repetition_penalty_matches_open_clip() {
+    let (mut coca, expected, _) = load_case("small");
+    let image = expected["image"].f32();
+    let batch = expected["image"].shape[0];
+    let path = common::fixtures().join("generation/small.json");
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (name, case) in fixture["cases"].as_object().unwrap() {
+        let args = &case["args"];
+        let mut config = GenerationConfig {
+            seq_len: args["seq_len"].as_u64().unwrap() as usize,
+            repetition_penalty: args["repetition_penalty"].as_f64().unwrap() as f32,
+            ..GenerationConfig::default()
+        };
+        if args["generation_type"] == "top_k" {
+            config.generation_type = GenerationType::TopK;
+            config.top_k = args["top_k"].as_u64().unwrap() as usize;
+        } else {
+            config.num_beams = args["num_beams"].as_u64().unwrap() as usize;
+            config.num_beam_groups = args["num_beam_groups"].as_u64().unwrap() as usize;
+        }
+        let generated = pollster::block_on(coca.generate(&image, batch, &config, None)).unwrap();
+        for (b, row) in generated.iter().enumerate() {
+            let want: Vec<u32> = case["tokens"][b].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+            assert_eq!(row.tokens, want, "{name} image {b}");
+        }
+    }
+}

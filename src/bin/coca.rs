@@ -81,6 +81,9 @@ struct CaptionArgs {
     /// Minimum caption length in tokens before the end token may appear, the start token included.
     #[arg(long, default_value_t = 5)]
     min_seq_len: usize,
+    /// Penalty for tokens already in the caption (1.0: none; above 1 discourages repeats).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -274,6 +277,7 @@ fn caption(args: CaptionArgs) -> Result<()> {
         seq_len: args.seq_len,
         min_seq_len: args.min_seq_len,
         seed: args.seed,
+        repetition_penalty: args.repetition_penalty,
         ..GenerationConfig::default()
     };
     if args.batch_size == 0 {

@@ -92,7 +92,7 @@ impl Kernel {
             Kernel::SliceRows => &[Uniform, Read, ReadWrite],
             Kernel::KvAppend => &[Uniform, Uniform, Read, ReadWrite],
             Kernel::L2Normalize => &[Uniform, Read, ReadWrite],
-            Kernel::TopK => &[Uniform, Uniform, Read, ReadWrite],
+            Kernel::TopK => &[Uniform, Uniform, Read, Read, ReadWrite],
         }
     }
 

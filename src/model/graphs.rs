@@ -289,6 +289,7 @@ impl Binder<'_> {
         k: usize,
         eos_id: u32,
         min_len: usize,
+        repetition_penalty: f32,
     ) -> Result<DecodeStep> {
         let d = self.model.dims.clone();
         let max_len = d.context_length;
@@ -317,7 +318,7 @@ impl Binder<'_> {
         let x = self.ln(g, "text_decoder.ln_final", x)?;
         let proj = self.w(g, "text_decoder.text_projection")?;
         let logits = g.linear("logits", x, proj, None, Activation::None, None)?;
-        let best = g.top_k("best tokens", logits, k, eos_id, min_len)?;
+        let best = g.top_k("best tokens", logits, k, eos_id, min_len, Some((history, max_len)), repetition_penalty)?;
         g.output(best);
         Ok(DecodeStep { ids, table, history, best, rows, max_len, vocab: d.vocab_size })
     }

@@ -352,17 +352,47 @@ impl Graph<'_> {
     }
 
     /// Selects the `k` best (value, token id) pairs of each row of [rows, vocab] logits, as u32
-    /// [rows, k, 2] (value bits, id). `eos_id` is excluded while step.pos + 1 < `min_len`.
-    pub fn top_k(&mut self, name: &str, logits: Tensor, k: usize, eos_id: u32, min_len: usize) -> Result<Tensor> {
+    /// [rows, k, 2] (value bits, id). `eos_id` is excluded while step.pos + 1 < `min_len`. With a
+    /// `history` ([rows, stride] u32 tokens) and a penalty other than 1, the logits of the first
+    /// step.pos + 1 history tokens are penalized first; the caller keeps step.pos below the stride.
+    #[allow(clippy::too_many_arguments)]
+    pub fn top_k(
+        &mut self,
+        name: &str,
+        logits: Tensor,
+        k: usize,
+        eos_id: u32,
+        min_len: usize,
+        history: Option<(Tensor, usize)>,
+        repetition_penalty: f32,
+    ) -> Result<Tensor> {
         const OP: &str = "top_k";
         let shape = self.shape(logits).to_vec();
         if shape.is_empty() || k == 0 || k > MAX_TOP_K || k > last_dim(&shape) {
             return Err(Error::shape(OP, format!("`{name}`: k = {k} of logits {shape:?} (1 <= k <= {MAX_TOP_K})")));
         }
         let (rows, vocab) = (rows_of(&shape), last_dim(&shape));
+        let penalty = if history.is_some() { repetition_penalty } else { 1.0 };
+        if !(penalty > 0.0) {
+            return Err(Error::shape(OP, format!("`{name}`: repetition penalty {penalty} must be positive")));
+        }
+        if let Some((tokens, stride)) = history {
+            self.expect_len(OP, tokens, rows * stride)?;
+        }
         let out = self.temp(name, &[rows, k, 2], DType::U32)?;
-        let params = vec![u32_of(OP, rows)?, u32_of(OP, vocab)?, k as u32, eos_id, u32_of(OP, min_len)?, 0, 0, 0];
-        self.push_node(Kernel::TopK, params, vec![logits, out], [u32_of(OP, rows)?, 1, 1])?;
+        let dummy = self.dummy();
+        let (tokens, stride) = history.unwrap_or((dummy, 0));
+        let params = vec![
+            u32_of(OP, rows)?,
+            u32_of(OP, vocab)?,
+            k as u32,
+            eos_id,
+            u32_of(OP, min_len)?,
+            penalty.to_bits(),
+            u32_of(OP, stride)?,
+            0,
+        ];
+        self.push_node(Kernel::TopK, params, vec![logits, tokens, out], [u32_of(OP, rows)?, 1, 1])?;
         Ok(out)
     }
 }
