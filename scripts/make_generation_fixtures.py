@@ -1,6 +1,8 @@
-"""Write tests/fixtures/generation/small.json: open_clip 3.3.0's generated tokens for the `small`
-parity checkpoint (tests/fixtures/parity/small) with generation options beyond the defaults, on
-the pixel input stored in that case's expected.safetensors.
+"""Write open_clip 3.3.0's generated tokens for generation options beyond the defaults:
+tests/fixtures/generation/small.json for the `small` parity checkpoint (tests/fixtures/parity/small)
+on the pixel input stored in its expected.safetensors, and tests/fixtures/generation/demo.json for
+the bundled demo model on demo fixture images with nucleus (top_p) sampling, whose nucleus is a
+single token there, so the output does not depend on the random generator.
 
 Rerun from the repository root with the reference environment (open-clip-torch==3.3.0,
 transformers==4.55.4):
@@ -14,6 +16,7 @@ import pathlib
 import open_clip
 import torch
 import transformers
+from PIL import Image
 from safetensors.torch import load_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -41,6 +44,22 @@ def main():
     out.write_text(json.dumps({"model": "tests/fixtures/parity/small", "image": "expected.safetensors: image",
                                "open_clip": open_clip.__version__, "transformers": transformers.__version__,
                                "cases": cases}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+    demo_dir = ROOT / "models/demo"
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{demo_dir}")
+    model.eval()
+    images = [f"tests/fixtures/demo/11000000{i:02d}.png" for i in range(4)]
+    args = dict(generation_type="top_p", top_p=0.1, seq_len=30)
+    results = {}
+    with torch.no_grad():
+        for path in images:
+            pixels = preprocess(Image.open(ROOT / path)).unsqueeze(0)
+            torch.manual_seed(0)
+            results[path] = model.generate(pixels, **args)[0].tolist()
+    out = ROOT / "tests/fixtures/generation/demo.json"
+    out.write_text(json.dumps({"model": "models/demo", "open_clip": open_clip.__version__, "args": args,
+                               "tokens": results}, indent=1) + "\n")
     print(f"wrote {out}")
 
 

@@ -5,7 +5,9 @@
 // Greedy decoding reads k = 1; beam search reads the 2 * beams best tokens of every beam, which
 // always contain the best 2 * beams candidates over all beams. Per row only k (value, id) pairs go
 // back to the host instead of the whole vocabulary.
-// Ties go to the lower token id.
+// Ties go to the lower token id. After the k pairs, each row gets one more pair: the logsumexp of
+// the processed logits over the whole vocabulary (its bits, then 0xffffffff), so the host can
+// turn the k logits into probabilities (nucleus sampling, log-probabilities).
 //
 // k, the vocabulary size and the end-of-text test are tied to the workgroup id (`zero`), because
 // on lavapipe a branch or loop bound decided by uniform values alone is slow (see linear.wgsl).
@@ -33,7 +35,8 @@ struct Step {
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 // [rows, history_stride]: each row's tokens so far; read only when the penalty is not 1.
 @group(0) @binding(3) var<storage, read> history: array<u32>;
-// [rows, k, 2]: bit pattern of the f32 value, then the token id.
+// [rows, k + 1, 2]: bit pattern of the f32 value, then the token id; the last pair is the row's
+// logsumexp.
 @group(0) @binding(4) var<storage, read_write> best: array<u32>;
 
 const THREADS: u32 = 64u;
@@ -43,6 +46,14 @@ const LOWEST: f32 = -3.4e38;
 
 var<workgroup> shared_values: array<f32, 1024>;
 var<workgroup> shared_ids: array<u32, 1024>;
+var<workgroup> shared_max: array<f32, 64>;
+var<workgroup> shared_sum: array<f32, 64>;
+
+// Merges two (max, sum of exp(x - max)) pairs of a running logsumexp.
+fn merge_lse(max_a: f32, sum_a: f32, max_b: f32, sum_b: f32) -> vec2<f32> {
+    let m = max(max_a, max_b);
+    return vec2<f32>(m, sum_a * exp(max_a - m) + sum_b * exp(max_b - m));
+}
 
 fn in_history(row: u32, token: u32, count: u32) -> bool {
     for (var j = 0u; j < count; j = j + 1u) {
@@ -80,13 +91,22 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
     // array read at a dynamic index is a slow scratch-memory access on software drivers.
     var kth_value = LOWEST;
     var kth_id = NONE;
+    // Running logsumexp of this thread's logits: the maximum and the sum of exp(x - maximum).
+    var lse_max = LOWEST;
+    var lse_sum = 0.0;
     let base = row * vocab;
     for (var v = t; v < vocab; v = v + THREADS) {
         var s = logits[base + v];
         if (penalize && in_history(row, v, step.pos + 1u)) {
             s = select(s / penalty, s * penalty, s < 0.0);
         }
-        if (!better(s, v, kth_value, kth_id) || (mask_eos && v == p.eos_id)) {
+        if (mask_eos && v == p.eos_id) {
+            continue;
+        }
+        let merged = merge_lse(lse_max, lse_sum, s, 1.0);
+        lse_max = merged.x;
+        lse_sum = merged.y;
+        if (!better(s, v, kth_value, kth_id)) {
             continue;
         }
         // Insertion into the sorted list.
@@ -109,6 +129,8 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
         shared_values[t * MAX_K + i] = values[i];
         shared_ids[t * MAX_K + i] = ids[i];
     }
+    shared_max[t] = lse_max;
+    shared_sum[t] = lse_sum;
     workgroupBarrier();
 
     // Pairwise merge of the sorted per-thread lists.
@@ -134,20 +156,29 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
                 }
             }
         }
+        var lse = vec2<f32>(0.0);
+        if (t < stride) {
+            lse = merge_lse(shared_max[t], shared_sum[t], shared_max[t + stride], shared_sum[t + stride]);
+        }
         workgroupBarrier();
         if (t < stride) {
             for (var i = 0u; i < k; i = i + 1u) {
                 shared_values[t * MAX_K + i] = values[i];
                 shared_ids[t * MAX_K + i] = ids[i];
             }
+            shared_max[t] = lse.x;
+            shared_sum[t] = lse.y;
         }
         workgroupBarrier();
     }
 
     if (t == 0u) {
+        let out = row * (k + 1u);
         for (var i = 0u; i < k; i = i + 1u) {
-            best[(row * k + i) * 2u] = bitcast<u32>(shared_values[i]);
-            best[(row * k + i) * 2u + 1u] = shared_ids[i];
+            best[(out + i) * 2u] = bitcast<u32>(shared_values[i]);
+            best[(out + i) * 2u + 1u] = shared_ids[i];
         }
+        best[(out + k) * 2u] = bitcast<u32>(shared_max[0] + log(shared_sum[0]));
+        best[(out + k) * 2u + 1u] = NONE;
     }
 }

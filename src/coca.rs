@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::generate::{sample, BeamSearch, GenerationConfig, GenerationType, SampleRng};
+use crate::generate::{sample, top_p_nucleus, BeamSearch, GenerationConfig, GenerationType, SampleRng};
 use crate::gpu::GpuContext;
 use crate::graph::{DType, Graph, Plan, Tensor};
 use crate::model::weights::HostWeights;
@@ -394,10 +394,18 @@ impl Coca {
             decode_ms: clock.elapsed_ms(),
             steps,
             dispatches_per_step: plans.decode.dispatches(),
-            bytes_read_per_step: plans.step.rows * key.k * 8,
+            bytes_read_per_step: plans.step.rows * (key.k + 1) * 8,
         };
         Ok(outputs)
     }
+}
+
+/// One row's result of a decode step.
+struct StepBest {
+    /// The best (processed logit, token id) pairs, best first.
+    candidates: Vec<(f32, u32)>,
+    /// logsumexp of the processed logits over the vocabulary.
+    logsumexp: f32,
 }
 
 /// Runs the decode plan step by step and keeps the host-side tables it reads.
@@ -411,7 +419,7 @@ struct StepRunner<'a> {
 impl StepRunner<'_> {
     /// Runs one step at position `pos` for the last token of each row and returns each row's
     /// best (logit, token) pairs, best first.
-    async fn run(&self, pos: usize, sequences: &[Vec<u32>], table: &[u32], read: bool) -> Result<Vec<Vec<(f32, u32)>>> {
+    async fn run(&self, pos: usize, sequences: &[Vec<u32>], table: &[u32], read: bool) -> Result<Vec<StepBest>> {
         let max_len = self.step.max_len;
         let ids: Vec<u32> = sequences.iter().map(|s| s[pos]).collect();
         let mut history = vec![0u32; sequences.len() * max_len];
@@ -429,8 +437,11 @@ impl StepRunner<'_> {
         }
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
         Ok(words
-            .chunks(self.k * 2)
-            .map(|row| row.chunks(2).map(|pair| (f32::from_bits(pair[0]), pair[1])).collect())
+            .chunks((self.k + 1) * 2)
+            .map(|row| {
+                let pairs: Vec<(f32, u32)> = row.chunks(2).map(|pair| (f32::from_bits(pair[0]), pair[1])).collect();
+                StepBest { candidates: pairs[..self.k].to_vec(), logsumexp: pairs[self.k].0 }
+            })
             .collect())
     }
 
@@ -469,7 +480,14 @@ impl StepRunner<'_> {
                     } else if cur_len + 1 == config.seq_len {
                         config.eos_token_id
                     } else {
-                        sample(&best[row], config.temperature, &mut rng)
+                        let row_best = &best[row];
+                        match config.generation_type {
+                            GenerationType::TopP => {
+                                let nucleus = top_p_nucleus(&row_best.candidates, row_best.logsumexp, config.top_p)?;
+                                sample(nucleus, config.temperature, &mut rng)
+                            }
+                            _ => sample(&row_best.candidates, config.temperature, &mut rng),
+                        }
                     };
                     s.push(token);
                 }
@@ -493,7 +511,8 @@ impl StepRunner<'_> {
             let cur_len = search.input_ids[0].len();
             let best = self.run(cur_len - 1, &search.input_ids, &table, true).await?;
             steps += 1;
-            let reordering = search.step(&best, vocab);
+            let candidates: Vec<Vec<(f32, u32)>> = best.into_iter().map(|b| b.candidates).collect();
+            let reordering = search.step(&candidates, vocab);
             let old = table.clone();
             for (row, &source) in reordering.iter().enumerate() {
                 table[row * max_len..row * max_len + cur_len].copy_from_slice(&old[source * max_len..source * max_len + cur_len]);

@@ -133,9 +133,7 @@ impl GenerationConfig {
                     return invalid(format!("top_k must be between 1 and {}, got {}", crate::ops::MAX_TOP_K, self.top_k));
                 }
             }
-            GenerationType::TopP => {
-                return invalid("top_p sampling is not supported yet; use top_k or beam_search".into());
-            }
+            GenerationType::TopP => {}
         }
         Ok(())
     }
@@ -144,7 +142,8 @@ impl GenerationConfig {
     pub(crate) fn candidates_per_row(&self) -> usize {
         match self.generation_type {
             GenerationType::BeamSearch => 2 * (self.num_beams / self.num_beam_groups),
-            _ => self.top_k,
+            GenerationType::TopK => self.top_k,
+            GenerationType::TopP => crate::ops::MAX_TOP_K,
         }
     }
 }
@@ -181,6 +180,28 @@ pub(crate) fn sample(candidates: &[(f32, u32)], temperature: f32, rng: &mut Samp
         threshold -= weight;
     }
     candidates[candidates.len() - 1].1
+}
+
+/// Keeps the nucleus of transformers' `TopPLogitsWarper` from the best candidates (sorted best
+/// first): a token stays while the probability of the tokens before it is below `top_p`, so the
+/// first always stays. Probabilities come from the row's `logsumexp`.
+pub(crate) fn top_p_nucleus(candidates: &[(f32, u32)], logsumexp: f32, top_p: f32) -> Result<&[(f32, u32)]> {
+    let mut before = 0.0f64;
+    for (index, (logit, _)) in candidates.iter().enumerate() {
+        if index > 0 && before >= top_p as f64 {
+            return Ok(&candidates[..index]);
+        }
+        before += (*logit as f64 - logsumexp as f64).exp();
+    }
+    if before >= top_p as f64 {
+        return Ok(candidates);
+    }
+    // NOTE: the nucleus is searched among the best candidates the GPU returns; a flatter
+    // distribution would need the whole row read back.
+    Err(Error::InvalidArgument(format!(
+        "top_p {top_p} needs more than the {} most likely tokens at this step; use a smaller top_p or top_k sampling",
+        candidates.len()
+    )))
 }
 
 /// The n best finished hypotheses of one beam group (transformers' `BeamHypotheses`).
@@ -375,5 +396,32 @@ impl BeamSearch {
                 (tokens, score)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits whose softmax is exactly `probs` (logsumexp 0).
+    fn candidates(probs: &[f64]) -> Vec<(f32, u32)> {
+        probs.iter().enumerate().map(|(i, p)| (p.ln() as f32, i as u32)).collect()
+    }
+
+    #[test]
+    fn top_p_nucleus_follows_transformers_warper() {
+        // transformers removes the ascending-sorted tokens whose cumulative probability is at most
+        // 1 - top_p: for probabilities 0.5, 0.3, 0.15, 0.05 that keeps 1, 2 and 3 tokens below.
+        let probs = candidates(&[0.5, 0.3, 0.15, 0.05]);
+        assert_eq!(top_p_nucleus(&probs, 0.0, 0.1).unwrap().len(), 1);
+        assert_eq!(top_p_nucleus(&probs, 0.0, 0.7).unwrap().len(), 2);
+        assert_eq!(top_p_nucleus(&probs, 0.0, 0.85).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn top_p_nucleus_past_the_candidates_is_an_error() {
+        let flat = candidates(&[0.01; 16]);
+        let message = top_p_nucleus(&flat, 0.0, 0.5).unwrap_err().to_string();
+        assert!(message.contains("more than the 16 most likely tokens"), "{message}");
     }
 }

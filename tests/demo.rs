@@ -91,3 +91,19 @@ fn batch_captions_equal_single_captions() {
         }
     }
 }
+
+#[test]
+fn top_p_sampling_matches_open_clip_when_nucleus_is_one_token() {
+    let mut coca = demo_model();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/generation/demo.json");
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let top_p = fixture["args"]["top_p"].as_f64().unwrap() as f32;
+    for seed in [0, 12345] {
+        let config = GenerationConfig { generation_type: GenerationType::TopP, top_p, seed, ..Default::default() };
+        for (file, want) in fixture["tokens"].as_object().unwrap() {
+            let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+            let captions = pollster::block_on(coca.caption(&[bytes], &config)).unwrap();
+            assert_eq!(captions[0].tokens, tokens(want), "top_p {top_p} seed {seed} on {file}");
+        }
+    }
+}

@@ -402,10 +402,15 @@ fn top_k_matches_sorting_and_masks_eos_before_min_length() {
             let expected = reference::top_k(&masked, vocab, k);
             for row in 0..rows {
                 for i in 0..k {
-                    let value = f32::from_bits(words[(row * k + i) * 2]);
-                    let id = words[(row * k + i) * 2 + 1];
+                    let value = f32::from_bits(words[(row * (k + 1) + i) * 2]);
+                    let id = words[(row * (k + 1) + i) * 2 + 1];
                     assert_eq!((value, id), expected[row][i], "pos {pos} row {row} rank {i}");
                 }
+                let kept = masked[row * vocab..(row + 1) * vocab].iter().filter(|v| **v > f32::MIN);
+                let max = kept.clone().cloned().fold(f32::MIN, f32::max) as f64;
+                let lse = max + kept.map(|v| (*v as f64 - max).exp()).sum::<f64>().ln();
+                let got = f32::from_bits(words[(row * (k + 1) + k) * 2]) as f64;
+                assert!((got - lse).abs() < 1e-4, "pos {pos} row {row} logsumexp {got} vs {lse}");
             }
         }
     }

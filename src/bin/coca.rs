@@ -60,7 +60,7 @@ struct CaptionArgs {
     images: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Decoding: beam_search or top_k (top_k with --top-k 1 is greedy).
+    /// Decoding: beam_search, top_k (with --top-k 1 it is greedy) or top_p (nucleus sampling).
     #[arg(long, default_value = "beam_search")]
     generation: String,
     /// Beams per image for beam search.
@@ -72,7 +72,10 @@ struct CaptionArgs {
     /// Tokens kept for top_k sampling, 1 to 16 (1: greedy).
     #[arg(long, default_value_t = 1)]
     top_k: usize,
-    /// Softmax temperature for top_k sampling.
+    /// Nucleus size for top_p sampling: the most likely tokens up to this probability mass.
+    #[arg(long, default_value_t = 0.1)]
+    top_p: f32,
+    /// Softmax temperature for top_k and top_p sampling.
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
     /// Maximum caption length in tokens, the start token included.
@@ -273,6 +276,7 @@ fn caption(args: CaptionArgs) -> Result<()> {
         num_beams: args.num_beams,
         num_beam_groups: args.num_beam_groups,
         top_k: args.top_k,
+        top_p: args.top_p,
         temperature: args.temperature,
         seq_len: args.seq_len,
         min_seq_len: args.min_seq_len,

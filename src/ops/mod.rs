@@ -352,7 +352,7 @@ impl Graph<'_> {
     }
 
     /// Selects the `k` best (value, token id) pairs of each row of [rows, vocab] logits, as u32
-    /// [rows, k, 2] (value bits, id). `eos_id` is excluded while step.pos + 1 < `min_len`. With a
+    /// [rows, k + 1, 2] (value bits, id), the last pair holding the row's logsumexp. `eos_id` is excluded while step.pos + 1 < `min_len`. With a
     /// `history` ([rows, stride] u32 tokens) and a penalty other than 1, the logits of the first
     /// step.pos + 1 history tokens are penalized first; the caller keeps step.pos below the stride.
     #[allow(clippy::too_many_arguments)]
@@ -379,7 +379,7 @@ impl Graph<'_> {
         if let Some((tokens, stride)) = history {
             self.expect_len(OP, tokens, rows * stride)?;
         }
-        let out = self.temp(name, &[rows, k, 2], DType::U32)?;
+        let out = self.temp(name, &[rows, k + 1, 2], DType::U32)?;
         let dummy = self.dummy();
         let (tokens, stride) = history.unwrap_or((dummy, 0));
         let params = vec![
