@@ -55,7 +55,7 @@ struct CaptionKey {
     repetition_penalty_bits: u32,
 }
 
-/// What `forward` returns, as open_clip's output dict.
+/// Output of `forward`, as open_clip's output dict.
 #[derive(Clone, Debug)]
 pub struct ForwardOutput {
     /// Normalized image features [B][embed_dim].
@@ -64,7 +64,7 @@ pub struct ForwardOutput {
     pub text_features: Vec<Vec<f32>>,
     /// Decoder logits [B][T][vocab], T = text length - 1 with labels, else the text length.
     pub logits: Vec<Vec<Vec<f32>>>,
-    /// The text shifted by one (`text[:, 1:]`), when labels were asked for.
+    /// The text shifted by one (`text[:, 1:]`), when labels were requested.
     pub labels: Option<Vec<Vec<u32>>>,
     pub logit_scale: f32,
     pub logit_bias: Option<f32>,

@@ -1,8 +1,9 @@
 //! Caption generation options and the host side of decoding: open_clip 3.3.0's sampling loop
 //! and the beam search of transformers 4.55's `BeamSearchScorer` as open_clip drives it.
 //!
-//! The GPU returns, per sequence and step, only the k best (logit, token) pairs; everything here
-//! works on those, so a decode step reads back a few hundred bytes instead of the vocabulary.
+//! The GPU returns, per sequence and step, only the k best (logit, token) pairs and the row's
+//! logsumexp. Everything here works on those, so a decode step reads back a few hundred bytes
+//! instead of the vocabulary.
 
 use crate::error::{Error, Result};
 
@@ -156,7 +157,7 @@ impl SampleRng {
         SampleRng(seed)
     }
 
-    /// A uniform f64 in [0, 1).
+    /// Draws a uniform f64 in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(1);
         (crate::synth::splitmix64(self.0) >> 11) as f64 / (1u64 << 53) as f64
@@ -280,8 +281,8 @@ impl BeamSearch {
         }
     }
 
-    /// One step given each row's best (logit, token) pairs (at least 2 * group_size, best first).
-    /// Returns, for each new row, the old row whose history it continues.
+    /// Advances one step given each row's best (logit, token) pairs (at least 2 * group_size, best
+    /// first). Returns, for each new row, the old row whose history it continues.
     pub fn step(&mut self, best: &[Vec<(f32, u32)>], vocab: usize) -> Vec<usize> {
         let rows = self.batch * self.num_beams;
         let gs = self.group_size;
@@ -360,7 +361,7 @@ impl BeamSearch {
         self.done.iter().all(|d| *d)
     }
 
-    /// The best sequence per image, with transformers' end-token and padding rules.
+    /// Returns the best sequence per image, with transformers' end-token and padding rules.
     pub fn finalize(mut self, max_length: usize) -> Vec<(Vec<u32>, f64)> {
         let gs = self.group_size;
         for hyp_index in 0..self.hyps.len() {
@@ -380,7 +381,7 @@ impl BeamSearch {
                 self.hyps[b * self.groups..(b + 1) * self.groups].iter().flat_map(|h| h.beams.clone()).collect();
             // A stable sort by score, then the last element, as Python's sorted(...).pop().
             candidates.sort_by(|a, c| a.0.total_cmp(&c.0));
-            best.push(candidates.pop().expect("every group holds at least one hypothesis"));
+            best.push(candidates.pop().expect("every group contains at least one hypothesis"));
         }
         let longest = best.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
         let shortest = best.iter().map(|(_, t)| t.len()).min().unwrap_or(0);
@@ -419,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn top_p_nucleus_past_the_candidates_is_an_error() {
+    fn top_p_nucleus_too_large_is_error() {
         let flat = candidates(&[0.01; 16]);
         let message = top_p_nucleus(&flat, 0.0, 0.5).unwrap_err().to_string();
         assert!(message.contains("more than the 16 most likely tokens"), "{message}");

@@ -93,7 +93,7 @@ fn batch_captions_equal_single_captions() {
 }
 
 #[test]
-fn top_p_sampling_matches_open_clip_when_nucleus_is_one_token() {
+fn top_p_single_token_nucleus_matches_open_clip() {
     let mut coca = demo_model();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/generation/demo.json");
     let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
