@@ -1,4 +1,4 @@
-//! The user-facing layer: load a checkpoint, then caption, embed and score encoded images and
+//! The user-facing layer: load a checkpoint, then caption, embed and classify encoded images and
 //! plain text. It wraps [`Coca`]'s tensor API with decoding, preprocessing and tokenization.
 
 use crate::coca::Coca;
@@ -22,6 +22,13 @@ pub fn preprocess_config(value: Option<serde_json::Value>, config: &CocaConfig) 
     }
     let parsed = serde_json::from_value::<PreprocessConfig>(value).map_err(|e| Error::Config(format!("invalid preprocess_cfg: {e}")))?;
     Ok(Some(parsed))
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let total: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / total).collect()
 }
 
 /// A caption with its tokens.
@@ -78,6 +85,36 @@ impl Coca {
     pub async fn embed_images<B: AsRef<[u8]>>(&mut self, images: &[B], normalize: bool) -> Result<Vec<Vec<f32>>> {
         let pixels = self.preprocess_images(images)?;
         self.encode_image(&pixels, images.len(), normalize).await
+    }
+
+    /// Zero-shot classification: the probability of each label for each image, a softmax over
+    /// `logit_scale * cosine similarity (+ logit_bias)` as open_clip users compute it. Each
+    /// label is embedded as given; prompt templates are the caller's choice.
+    pub async fn classify<B: AsRef<[u8]>, S: AsRef<str>>(&mut self, images: &[B], labels: &[S]) -> Result<Vec<Vec<f32>>> {
+        let pixels = self.preprocess_images(images)?;
+        self.classify_pixels(&pixels, images.len(), labels).await
+    }
+
+    /// Classifies preprocessed pixels of `batch` images, as [`Coca::classify`].
+    pub async fn classify_pixels<S: AsRef<str>>(&mut self, pixels: &[f32], batch: usize, labels: &[S]) -> Result<Vec<Vec<f32>>> {
+        if labels.is_empty() {
+            return Err(Error::InvalidArgument("no labels given; pass at least one label".into()));
+        }
+        let image_features = self.encode_image(pixels, batch, true).await?;
+        let text_features = self.embed_texts(labels, true).await?;
+        Ok(image_features
+            .iter()
+            .map(|image| {
+                let logits: Vec<f32> = text_features
+                    .iter()
+                    .map(|text| {
+                        let cosine: f32 = image.iter().zip(text).map(|(a, b)| a * b).sum();
+                        self.model.logit_scale * cosine + self.model.logit_bias.unwrap_or(0.0)
+                    })
+                    .collect();
+                softmax(&logits)
+            })
+            .collect())
     }
 
     /// Text embeddings; a text longer than the context is an error rather than truncated.

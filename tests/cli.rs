@@ -117,3 +117,18 @@ fn embed_image_matches_open_clip_on_small_checkpoint() {
         common::assert_close(name, &floats(&line["embedding"]), &floats(want), 1e-4);
     }
 }
+
+#[test]
+fn classify_picks_the_true_caption() {
+    let image = fixtures().join("../../examples/images/shapes-2.png");
+    // The image was rendered from the caption "a single blue circle" (examples/images/README.md).
+    let (ok, stdout, stderr) =
+        coca(&["classify", "--json", "--labels", "a yellow square,a single blue circle", image.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["label"], "a single blue circle");
+    let (ok, _, stderr) = coca(&["classify", "--labels", " , ", image.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("--labels is empty"), "{stderr}");
+}

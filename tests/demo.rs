@@ -107,3 +107,33 @@ fn top_p_single_token_nucleus_matches_open_clip() {
         }
     }
 }
+
+#[test]
+fn classify_matches_cpu_softmax_and_true_labels() {
+    let mut coca = demo_model();
+    let expected = expected();
+    let entries: Vec<&serde_json::Value> =
+        expected["images"].as_object().unwrap().values().filter(|e| e["true_caption"].is_string()).take(4).collect();
+    let labels: Vec<&str> = entries.iter().map(|e| e["true_caption"].as_str().unwrap()).collect();
+    let images: Vec<Vec<u8>> = entries.iter().map(|e| image_bytes(e)).collect();
+    let probabilities = pollster::block_on(coca.classify(&images, &labels)).unwrap();
+
+    let image_features = pollster::block_on(coca.embed_images(&images, true)).unwrap();
+    let text_features = pollster::block_on(coca.embed_texts(&labels, true)).unwrap();
+    for (i, row) in probabilities.iter().enumerate() {
+        let logits: Vec<f64> = text_features
+            .iter()
+            .map(|t| coca.model.logit_scale as f64 * image_features[i].iter().zip(t).map(|(a, b)| (*a * *b) as f64).sum::<f64>())
+            .collect();
+        let max = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let total: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        for (j, p) in row.iter().enumerate() {
+            let want = (logits[j] - max).exp() / total;
+            assert!((*p as f64 - want).abs() < 1e-5, "image {i} label {j}: {p} vs {want}");
+        }
+        let best = row.iter().enumerate().fold(0, |best, (j, p)| if *p > row[best] { j } else { best });
+        assert_eq!(labels[best], labels[i], "image {i} is classified as its own caption");
+    }
+    let error = pollster::block_on(coca.classify(&images, &[] as &[&str])).unwrap_err().to_string();
+    assert!(error.contains("no labels given"), "{error}");
+}

@@ -29,6 +29,8 @@ enum Command {
     EmbedImage(EmbedImageArgs),
     /// Print text embeddings.
     EmbedText(EmbedTextArgs),
+    /// Zero-shot classification of images against text labels.
+    Classify(ClassifyArgs),
     /// Print the GPU adapter, backend, driver, limits and features.
     Info(GpuArgs),
 }
@@ -114,6 +116,21 @@ struct EmbedImageArgs {
 }
 
 #[derive(Args)]
+struct ClassifyArgs {
+    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Comma-separated labels, e.g. "a dog,a cat".
+    #[arg(long, required = true)]
+    labels: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object per image per line with every label's probability.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct EmbedTextArgs {
     /// Texts to embed, each at most the model's context length in tokens (76 for CoCa).
     #[arg(required = true)]
@@ -134,6 +151,7 @@ fn main() -> ExitCode {
         Command::Caption(args) => caption(args),
         Command::EmbedImage(args) => embed_image(args),
         Command::EmbedText(args) => embed_text(args),
+        Command::Classify(args) => classify(args),
         Command::Info(args) => info(args),
     };
     match result {
@@ -380,4 +398,28 @@ fn embed_text(args: EmbedTextArgs) -> Result<()> {
     let mut coca = load(&args.model)?;
     let vectors = pollster::block_on(coca.embed_texts(&args.texts, !args.no_normalize))?;
     print_vectors(&args.texts, &vectors, "text", args.json)
+}
+
+fn classify(args: ClassifyArgs) -> Result<()> {
+    let labels: Vec<String> = args.labels.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if labels.is_empty() {
+        return Err(Error::InvalidArgument("--labels is empty; pass comma-separated labels such as \"a dog,a cat\"".into()));
+    }
+    let mut coca = load(&args.model)?;
+    let mut out = std::io::stdout().lock();
+    for path in &args.images {
+        let bytes = read(path)?;
+        let pixels = preprocess(&coca, std::slice::from_ref(path), &[bytes])?;
+        let probs = pollster::block_on(coca.classify_pixels(&pixels, 1, &labels))?.remove(0);
+        let best = probs.iter().enumerate().fold(0, |best, (i, p)| if *p > probs[best] { i } else { best });
+        let line = if args.json {
+            let scores: serde_json::Map<String, serde_json::Value> =
+                labels.iter().zip(&probs).map(|(l, p)| (l.clone(), serde_json::json!(p))).collect();
+            serde_json::json!({ "image": path.display().to_string(), "label": labels[best], "probabilities": scores }).to_string()
+        } else {
+            format!("{}\t{}\t{:.3}", path.display(), labels[best], probs[best])
+        };
+        writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
+    }
+    Ok(())
 }
