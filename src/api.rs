@@ -117,6 +117,33 @@ impl Coca {
             .collect())
     }
 
+    /// Scores captions of preprocessed images: for each (image, text) pair, the decoder's
+    /// log-probability of every text token after the start token, up to and including the end
+    /// token, with the text fed to the decoder as in training (teacher forcing).
+    pub async fn score_pixels<S: AsRef<str>>(&mut self, pixels: &[f32], texts: &[S]) -> Result<Vec<Vec<(u32, f32)>>> {
+        if texts.is_empty() {
+            return Err(Error::InvalidArgument("no texts given".into()));
+        }
+        let eos = self.tokenizer.end_of_text_id();
+        let ids = self.tokenizer.tokenize_strict(texts, self.context_length())?;
+        let output = self.forward(pixels, &ids, true).await?;
+        let labels = output.labels.expect("forward with labels returns them");
+        let mut scores = Vec::with_capacity(texts.len());
+        for (logits, labels) in output.logits.iter().zip(&labels) {
+            let mut tokens = Vec::new();
+            for (row, &label) in logits.iter().zip(labels) {
+                let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let log_total = row.iter().map(|v| (*v as f64 - max).exp()).sum::<f64>().ln() + max;
+                tokens.push((label, (row[label as usize] as f64 - log_total) as f32));
+                if label == eos {
+                    break;
+                }
+            }
+            scores.push(tokens);
+        }
+        Ok(scores)
+    }
+
     /// Text embeddings; a text longer than the context is an error rather than truncated.
     pub async fn embed_texts<S: AsRef<str>>(&mut self, texts: &[S], normalize: bool) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {

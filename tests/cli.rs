@@ -132,3 +132,17 @@ fn classify_picks_the_true_caption() {
     assert!(!ok);
     assert!(stderr.contains("--labels is empty"), "{stderr}");
 }
+
+#[test]
+fn score_prefers_the_true_caption() {
+    let image = fixtures().join("../../examples/images/shapes-2.png");
+    let score = |text: &str| -> f64 {
+        let (ok, stdout, stderr) = coca(&["score", "--json", "--text", text, image.to_str().unwrap()]);
+        assert!(ok, "{stderr}");
+        json_lines(&stdout)[0]["logprob"].as_f64().unwrap()
+    };
+    // The image was rendered from the caption "a single blue circle".
+    let true_caption = score("a single blue circle");
+    let wrong_caption = score("a red square above a yellow triangle");
+    assert!(true_caption > wrong_caption, "{true_caption} vs {wrong_caption}");
+}

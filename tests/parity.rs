@@ -175,3 +175,29 @@ fn repetition_penalty_matches_open_clip() {
         }
     }
 }
+
+#[test]
+fn score_matches_open_clip_log_softmax() {
+    let (mut coca, expected, meta) = load_case("small");
+    let image = expected["image"].f32();
+    let size = image.len() / expected["image"].shape[0];
+    let text = meta["texts"][0].as_str().unwrap();
+    let scores = pollster::block_on(coca.score_pixels(&image[..size], &[text])).unwrap().remove(0);
+
+    // open_clip's full-vocabulary logits of image 0 cover the first positions; their log-softmax at
+    // each label token is the expected score.
+    let logits = &expected["logits"];
+    let (positions, vocab) = (logits.shape[1], logits.shape[2]);
+    let ids = expected["text"].rows_u32()[0].clone();
+    assert!(scores.len() >= positions, "{} scored tokens", scores.len());
+    for p in 0..positions {
+        let row = &logits.values[p * vocab..(p + 1) * vocab];
+        let max = row.iter().cloned().fold(f64::MIN, f64::max);
+        let log_total = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+        let label = ids[p + 1];
+        let want = row[label as usize] - log_total;
+        assert_eq!(scores[p].0, label, "position {p} token");
+        assert!((scores[p].1 as f64 - want).abs() < 1e-3, "position {p}: {} vs {want}", scores[p].1);
+    }
+    assert_eq!(scores.last().unwrap().0, 49407, "scoring stops at the end token");
+}

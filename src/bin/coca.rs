@@ -31,6 +31,8 @@ enum Command {
     EmbedText(EmbedTextArgs),
     /// Zero-shot classification of images against text labels.
     Classify(ClassifyArgs),
+    /// Log-likelihood of a caption for each image, per token and in total.
+    Score(ScoreArgs),
     /// Print the GPU adapter, backend, driver, limits and features.
     Info(GpuArgs),
 }
@@ -131,6 +133,21 @@ struct ClassifyArgs {
 }
 
 #[derive(Args)]
+struct ScoreArgs {
+    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// The caption to score.
+    #[arg(long, required = true)]
+    text: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object per image per line with every token's log-probability.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct EmbedTextArgs {
     /// Texts to embed, each at most the model's context length in tokens (76 for CoCa).
     #[arg(required = true)]
@@ -152,6 +169,7 @@ fn main() -> ExitCode {
         Command::EmbedImage(args) => embed_image(args),
         Command::EmbedText(args) => embed_text(args),
         Command::Classify(args) => classify(args),
+        Command::Score(args) => score(args),
         Command::Info(args) => info(args),
     };
     match result {
@@ -418,6 +436,27 @@ fn classify(args: ClassifyArgs) -> Result<()> {
             serde_json::json!({ "image": path.display().to_string(), "label": labels[best], "probabilities": scores }).to_string()
         } else {
             format!("{}\t{}\t{:.3}", path.display(), labels[best], probs[best])
+        };
+        writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
+    }
+    Ok(())
+}
+
+fn score(args: ScoreArgs) -> Result<()> {
+    let mut coca = load(&args.model)?;
+    let mut out = std::io::stdout().lock();
+    for path in &args.images {
+        let bytes = read(path)?;
+        let pixels = preprocess(&coca, std::slice::from_ref(path), &[bytes])?;
+        let tokens = pollster::block_on(coca.score_pixels(&pixels, &[args.text.as_str()]))?.remove(0);
+        let total: f32 = tokens.iter().map(|(_, logprob)| logprob).sum();
+        let line = if args.json {
+            let per_token: Vec<serde_json::Value> =
+                tokens.iter().map(|(id, logprob)| serde_json::json!({ "token": id, "logprob": logprob })).collect();
+            serde_json::json!({ "image": path.display().to_string(), "text": args.text, "logprob": total, "tokens": per_token })
+                .to_string()
+        } else {
+            format!("{}\t{:.4}\t({} tokens)", path.display(), total, tokens.len())
         };
         writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
     }
