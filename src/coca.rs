@@ -339,6 +339,21 @@ impl Coca {
         config: &GenerationConfig,
         prefix: Option<&[u32]>,
     ) -> Result<Vec<Generation>> {
+        self.generate_streaming(pixels, batch, config, prefix, &mut |_: usize, _: u32| true).await
+    }
+
+    /// Like [`Coca::generate`], calling `on_token(image, token)` for every token that sampling
+    /// or greedy decoding appends (padding of finished sequences included). Returning `false`
+    /// stops generation after the current step, as a stopping criterion does in open_clip. Beam
+    /// search reports no tokens, because its beams change until the end.
+    pub async fn generate_streaming(
+        &mut self,
+        pixels: &[f32],
+        batch: usize,
+        config: &GenerationConfig,
+        prefix: Option<&[u32]>,
+        on_token: &mut dyn FnMut(usize, u32) -> bool,
+    ) -> Result<Vec<Generation>> {
         self.check_pixels(pixels, batch)?;
         config.validate(self.context_length())?;
         let pad = config.pad_token_id.unwrap_or(self.model.dims.pad_id);
@@ -386,7 +401,7 @@ impl Coca {
         let decoder = StepRunner { ctx: &self.ctx, plan: &plans.decode, step: &plans.step, k: key.k };
         let (outputs, steps) = match config.generation_type {
             GenerationType::BeamSearch => decoder.beam_search(batch, config, pad).await?,
-            _ => decoder.sample(batch, config, pad, &start).await?,
+            _ => decoder.sample(batch, config, pad, &start, on_token).await?,
         };
         self.last_generation = GenerationStats {
             plan_ms,
@@ -451,7 +466,14 @@ impl StepRunner<'_> {
     }
 
     /// open_clip's sampling loop (`top_k`; with k = 1 it is greedy decoding).
-    async fn sample(&self, batch: usize, config: &GenerationConfig, pad: u32, start: &[u32]) -> Result<(Vec<Generation>, usize)> {
+    async fn sample(
+        &self,
+        batch: usize,
+        config: &GenerationConfig,
+        pad: u32,
+        start: &[u32],
+        on_token: &mut dyn FnMut(usize, u32) -> bool,
+    ) -> Result<(Vec<Generation>, usize)> {
         let mut sequences: Vec<Vec<u32>> = vec![start.to_vec(); batch];
         let table = self.identity_table(batch);
         let mut rng = SampleRng::new(config.seed);
@@ -461,6 +483,7 @@ impl StepRunner<'_> {
             steps += 1;
         }
         loop {
+            let mut keep_going = true;
             let cur_len = sequences[0].len();
             let finished: Vec<bool> =
                 sequences.iter().map(|s| *s.last().expect("non-empty") == config.eos_token_id || *s.last().expect("non-empty") == pad).collect();
@@ -470,6 +493,9 @@ impl StepRunner<'_> {
                 }
                 for s in sequences.iter_mut() {
                     s.push(pad);
+                }
+                for row in 0..batch {
+                    keep_going &= on_token(row, pad);
                 }
             } else {
                 let best = self.run(cur_len - 1, &sequences, &table, true).await?;
@@ -490,9 +516,10 @@ impl StepRunner<'_> {
                         }
                     };
                     s.push(token);
+                    keep_going &= on_token(row, token);
                 }
             }
-            if sequences[0].len() >= config.seq_len {
+            if sequences[0].len() >= config.seq_len || !keep_going {
                 break;
             }
         }

@@ -137,3 +137,29 @@ fn classify_matches_cpu_softmax_and_true_labels() {
     let error = pollster::block_on(coca.classify(&images, &[] as &[&str])).unwrap_err().to_string();
     assert!(error.contains("no labels given"), "{error}");
 }
+
+#[test]
+fn streaming_reports_tokens_and_can_stop() {
+    let mut coca = demo_model();
+    let expected = expected();
+    let entry = expected["images"].as_object().unwrap().values().next().unwrap();
+    let pixels = coca.preprocess_images(&[image_bytes(entry)]).unwrap();
+    let config = GenerationConfig::greedy();
+
+    let mut streamed = Vec::new();
+    let full = pollster::block_on(coca.generate_streaming(&pixels, 1, &config, None, &mut |image, token| {
+        assert_eq!(image, 0);
+        streamed.push(token);
+        true
+    }))
+    .unwrap();
+    assert_eq!(streamed, full[0].tokens[1..].to_vec());
+
+    let mut count = 0;
+    let stopped = pollster::block_on(coca.generate_streaming(&pixels, 1, &config, None, &mut |_, _| {
+        count += 1;
+        count < 2
+    }))
+    .unwrap();
+    assert_eq!(stopped[0].tokens, full[0].tokens[..3].to_vec(), "start token plus two streamed tokens");
+}
