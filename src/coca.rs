@@ -149,7 +149,7 @@ impl Coca {
         self.model.dims.image_size
     }
 
-    /// The text tower's context length (76 for open_clip's CoCa configs).
+    /// Returns the text tower's context length (76 for open_clip's CoCa configs).
     pub fn context_length(&self) -> usize {
         self.model.dims.context_length
     }

@@ -1,4 +1,4 @@
-//! The crate's error type. Every variant's message says what failed and, where there is one, the fix.
+//! The crate's error type. Every variant's message names what failed and, where there is one, the fix.
 
 use std::path::PathBuf;
 

@@ -24,14 +24,14 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// How a tensor's values are spread: a constant, or `center + scale * v` with v in [-1, 1).
+/// Value distribution of a tensor: a constant, or `center + scale * v` with v in [-1, 1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
     Constant(f64),
     Uniform { center: f64, scale: f64 },
 }
 
-/// The initialization rule for a tensor of open_clip's state dict.
+/// Returns the initialization rule for a tensor of open_clip's state dict.
 pub fn init_for(name: &str, shape: &[usize]) -> Init {
     if name == "logit_scale" {
         return Init::Constant((1.0f64 / 0.07).ln());
@@ -59,7 +59,7 @@ pub fn init_for(name: &str, shape: &[usize]) -> Init {
     Init::Uniform { center: 0.0, scale: 3.0f64.sqrt() / (fan_in as f64).sqrt() }
 }
 
-/// The values of tensor `name` with `shape` under the rule `init`.
+/// Generates `count` values of tensor `name` under the rule `init`.
 pub fn generate(name: &str, count: usize, init: Init) -> Vec<f32> {
     match init {
         Init::Constant(value) => vec![value as f32; count],
@@ -76,7 +76,7 @@ pub fn generate(name: &str, count: usize, init: Init) -> Vec<f32> {
     }
 }
 
-/// The synthetic tensor `name` of `shape` under open_clip's naming rules.
+/// Generates the synthetic tensor `name` of `shape` under open_clip's naming rules.
 pub fn tensor(name: &str, shape: &[usize]) -> Vec<f32> {
     generate(name, shape.iter().product(), init_for(name, shape))
 }

@@ -66,24 +66,31 @@ fn check_logits(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected
     assert_close(&format!("{case} logits[0, :{}, :]", slice.shape[1]), &got, &slice.f32(), 1e-3);
 }
 
+/// Builds the generation options that a fixture recorded as open_clip `generate` arguments.
+fn config_from_args(args: &serde_json::Value) -> GenerationConfig {
+    let number = |key: &str| args[key].as_u64().unwrap() as usize;
+    let mut config = GenerationConfig { seq_len: number("seq_len"), ..GenerationConfig::default() };
+    if let Some(min) = args["min_seq_len"].as_u64() {
+        config.min_seq_len = min as usize;
+    }
+    if let Some(penalty) = args["repetition_penalty"].as_f64() {
+        config.repetition_penalty = penalty as f32;
+    }
+    if args["generation_type"] == "top_k" {
+        config.generation_type = GenerationType::TopK;
+        config.top_k = number("top_k");
+    } else {
+        config.num_beams = number("num_beams");
+        config.num_beam_groups = number("num_beam_groups");
+    }
+    config
+}
+
 fn check_generation(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected>, meta: &serde_json::Value) {
     let image = expected["image"].f32();
     let batch = expected["image"].shape[0];
     for name in ["greedy_tokens", "beam_tokens", "beam_group_tokens"] {
-        let args = &meta["generation"][name]["args"];
-        let mut config = GenerationConfig {
-            seq_len: args["seq_len"].as_u64().unwrap() as usize,
-            min_seq_len: args["min_seq_len"].as_u64().unwrap() as usize,
-            ..GenerationConfig::default()
-        };
-        if args["generation_type"] == "top_k" {
-            config.generation_type = GenerationType::TopK;
-            config.top_k = args["top_k"].as_u64().unwrap() as usize;
-        } else {
-            config.generation_type = GenerationType::BeamSearch;
-            config.num_beams = args["num_beams"].as_u64().unwrap() as usize;
-            config.num_beam_groups = args["num_beam_groups"].as_u64().unwrap() as usize;
-        }
+        let config = config_from_args(&meta["generation"][name]["args"]);
         let generated = pollster::block_on(coca.generate(&image, batch, &config, None)).unwrap();
         let want = expected[name].rows_u32();
         for (b, row) in generated.iter().enumerate() {
@@ -155,19 +162,7 @@ fn repetition_penalty_matches_open_clip() {
     let path = common::fixtures().join("generation/small.json");
     let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for (name, case) in fixture["cases"].as_object().unwrap() {
-        let args = &case["args"];
-        let mut config = GenerationConfig {
-            seq_len: args["seq_len"].as_u64().unwrap() as usize,
-            repetition_penalty: args["repetition_penalty"].as_f64().unwrap() as f32,
-            ..GenerationConfig::default()
-        };
-        if args["generation_type"] == "top_k" {
-            config.generation_type = GenerationType::TopK;
-            config.top_k = args["top_k"].as_u64().unwrap() as usize;
-        } else {
-            config.num_beams = args["num_beams"].as_u64().unwrap() as usize;
-            config.num_beam_groups = args["num_beam_groups"].as_u64().unwrap() as usize;
-        }
+        let config = config_from_args(&case["args"]);
         let generated = pollster::block_on(coca.generate(&image, batch, &config, None)).unwrap();
         for (b, row) in generated.iter().enumerate() {
             let want: Vec<u32> = case["tokens"][b].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();

@@ -424,11 +424,11 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         return Err(Error::InvalidArgument("--labels is empty; pass comma-separated labels such as \"a dog,a cat\"".into()));
     }
     let mut coca = load(&args.model)?;
+    let images = read_images(&args.images)?;
+    let pixels = preprocess(&coca, &args.images, &images)?;
+    let probabilities = pollster::block_on(coca.classify_pixels(&pixels, args.images.len(), &labels))?;
     let mut out = std::io::stdout().lock();
-    for path in &args.images {
-        let bytes = read(path)?;
-        let pixels = preprocess(&coca, std::slice::from_ref(path), &[bytes])?;
-        let probs = pollster::block_on(coca.classify_pixels(&pixels, 1, &labels))?.remove(0);
+    for (path, probs) in args.images.iter().zip(probabilities) {
         let best = probs.iter().enumerate().fold(0, |best, (i, p)| if *p > probs[best] { i } else { best });
         let line = if args.json {
             let scores: serde_json::Map<String, serde_json::Value> =

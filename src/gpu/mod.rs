@@ -147,7 +147,7 @@ impl GpuContext {
         })
     }
 
-    /// Whether kernels are compiled without runtime bounds checks.
+    /// Returns whether kernels are compiled without runtime bounds checks.
     pub fn trusted_kernels(&self) -> bool {
         self.trusted_kernels
     }
@@ -244,7 +244,7 @@ impl GpuContext {
         module
     }
 
-    /// A human-readable report of the adapter, backend, driver, limits and features.
+    /// Describes the adapter, backend, driver, limits and features in readable lines.
     pub fn describe(&self) -> String {
         let info = &self.adapter_info;
         let l = &self.limits;

@@ -123,7 +123,7 @@ impl<'a> Graph<'a> {
         Ok(self.push(name, shape, dtype, Storage::Planned))
     }
 
-    /// A 16-byte buffer bound where a kernel's optional operand (bias, residual, mask) is unused.
+    /// Returns a 16-byte buffer to bind where a kernel's optional operand (bias, residual, mask) is unused.
     pub(crate) fn dummy(&mut self) -> Tensor {
         if let Some(dummy) = self.dummy {
             return dummy;

@@ -196,7 +196,7 @@ impl CocaConfig {
         Ok((config, preprocess))
     }
 
-    /// A built-in architecture by open_clip name, e.g. `coca_ViT-B-32`.
+    /// Returns a built-in architecture by open_clip name, e.g. `coca_ViT-B-32`.
     pub fn builtin(name: &str) -> Result<CocaConfig> {
         let text = BUILTIN_CONFIGS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
             let names: Vec<&str> = BUILTIN_CONFIGS.iter().map(|(n, _)| *n).collect();
@@ -314,7 +314,7 @@ impl CocaConfig {
 }
 
 impl Dims {
-    /// Every tensor of open_clip's CoCa state dict with its shape, in a stable order.
+    /// Lists every tensor of open_clip's CoCa state dict with its shape, in a stable order.
     pub fn expected_tensors(&self, logit_bias: bool) -> Vec<(String, Vec<usize>)> {
         let mut t: Vec<(String, Vec<usize>)> = Vec::new();
         let mut push = |name: String, shape: &[usize]| t.push((name, shape.to_vec()));

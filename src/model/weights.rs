@@ -17,7 +17,7 @@ pub struct HostTensor {
 #[derive(Default)]
 pub struct HostWeights {
     pub tensors: HashMap<String, HostTensor>,
-    /// Where the tensors came from, for error messages.
+    /// Source of the tensors (a file name), for error messages.
     pub source: String,
 }
 

@@ -352,9 +352,10 @@ impl Graph<'_> {
     }
 
     /// Selects the `k` best (value, token id) pairs of each row of [rows, vocab] logits, as u32
-    /// [rows, k + 1, 2] (value bits, id), the last pair holding the row's logsumexp. `eos_id` is excluded while step.pos + 1 < `min_len`. With a
-    /// `history` ([rows, stride] u32 tokens) and a penalty other than 1, the logits of the first
-    /// step.pos + 1 history tokens are penalized first; the caller keeps step.pos below the stride.
+    /// [rows, k + 1, 2] (value bits, id). The last pair of each row contains its logsumexp.
+    /// `eos_id` is excluded while step.pos + 1 < `min_len`. With a `history` ([rows, stride] u32
+    /// tokens) and a penalty other than 1, the logits of the first step.pos + 1 history tokens are
+    /// penalized before selection, so the caller must keep step.pos below the stride.
     #[allow(clippy::too_many_arguments)]
     pub fn top_k(
         &mut self,

@@ -60,7 +60,7 @@ pub fn layer_norm(x: &[f32], gamma: &[f32], beta: &[f32], dim: usize, eps: f32) 
 }
 
 /// Multi-head attention on contiguous tensors: q [B, Lq, H*D], k and v [B, Lk, H*D].
-/// `visible(b, i, j)` says whether query i of batch b may attend to key j.
+/// `visible(b, i, j)` returns whether query i of batch b may attend to key j.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     q: &[f32],
@@ -114,7 +114,7 @@ pub fn l2_normalize(x: &[f32], dim: usize) -> Vec<f32> {
         .collect()
 }
 
-/// A stride-`patch` convolution without bias: image [B, 3, S, S], weight [W, 3, P, P] -> [B, (S/P)^2, W].
+/// Computes a stride-`patch` convolution without bias: image [B, 3, S, S], weight [W, 3, P, P] -> [B, (S/P)^2, W].
 pub fn patch_embed(image: &[f32], weight: &[f32], batch: usize, size: usize, patch: usize, width: usize) -> Vec<f32> {
     let grid = size / patch;
     let mut out = vec![0.0f32; batch * grid * grid * width];
@@ -140,7 +140,7 @@ pub fn patch_embed(image: &[f32], weight: &[f32], batch: usize, size: usize, pat
     out
 }
 
-/// The `k` largest values of each row with their indices, lower index first on ties.
+/// Returns the `k` largest values of each row with their indices, lower index first on ties.
 pub fn top_k(logits: &[f32], vocab: usize, k: usize) -> Vec<Vec<(f32, u32)>> {
     logits
         .chunks(vocab)
