@@ -5,6 +5,9 @@
 // Greedy decoding reads k = 1; beam search reads the 2 * beams best tokens of every beam, which
 // always contain the best 2 * beams candidates over all beams. Per row only k (value, id) pairs go
 // back to the host instead of the whole vocabulary.
+// With `log_softmax` set, the logits are first turned into log-probabilities over the whole row
+// (a first pass computes the logsumexp of the raw logits) and the penalty and mask apply to those,
+// in the order of transformers' beam search; beam scores then sum log-probabilities.
 // Ties go to the lower token id. After the k pairs, each row gets one more pair: the logsumexp of
 // the processed logits over the whole vocabulary (its bits, then 0xffffffff), so the host can
 // turn the k logits into probabilities (nucleus sampling, log-probabilities).
@@ -20,7 +23,8 @@ struct Params {
     min_len: u32,
     repetition_penalty: f32,
     history_stride: u32,
-    _pad: u32,
+    // 1: process log-softmax values instead of raw logits.
+    log_softmax: u32,
 }
 
 struct Step {
@@ -80,6 +84,38 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
     let penalty = p.repetition_penalty;
     let penalize = bitcast<u32>(penalty) + zero != bitcast<u32>(1.0);
 
+    let base = row * vocab;
+
+    // Log-softmax mode: the logsumexp of the raw logits, merged over the workgroup. Every thread
+    // merges the 64 partial results itself, so one barrier suffices.
+    var raw_max = 0.0;
+    var raw_log_sum = 0.0;
+    let log_probs = p.log_softmax + zero != 0u;
+    if (log_probs) {
+        var m = LOWEST;
+        var sum = 0.0;
+        for (var v = t; v < vocab; v = v + THREADS) {
+            let merged = merge_lse(m, sum, logits[base + v], 1.0);
+            m = merged.x;
+            sum = merged.y;
+        }
+        shared_max[t] = m;
+        shared_sum[t] = sum;
+    }
+    workgroupBarrier();
+    if (log_probs) {
+        var m = LOWEST;
+        var sum = 0.0;
+        for (var i = 0u; i < THREADS; i = i + 1u) {
+            let merged = merge_lse(m, sum, shared_max[i], shared_sum[i]);
+            m = merged.x;
+            sum = merged.y;
+        }
+        raw_max = m;
+        raw_log_sum = log(sum);
+    }
+    workgroupBarrier();
+
     var values: array<f32, 16>;
     var ids: array<u32, 16>;
     for (var i = 0u; i < MAX_K; i = i + 1u) {
@@ -94,9 +130,12 @@ fn top_k(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: ve
     // Running logsumexp of this thread's logits: the maximum and the sum of exp(x - maximum).
     var lse_max = LOWEST;
     var lse_sum = 0.0;
-    let base = row * vocab;
     for (var v = t; v < vocab; v = v + THREADS) {
         var s = logits[base + v];
+        if (log_probs) {
+            // As torch's log_softmax: (x - max) - log(sum(exp(x - max))).
+            s = (s - raw_max) - raw_log_sum;
+        }
         if (penalize && in_history(row, v, step.pos + 1u)) {
             s = select(s / penalty, s * penalty, s < 0.0);
         }

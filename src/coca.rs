@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::generate::{sample, top_p_nucleus, BeamSearch, GenerationConfig, GenerationType, SampleRng};
+use crate::generate::{sample, top_p_nucleus, BeamScoring, BeamSearch, GenerationConfig, GenerationType, SampleRng};
 use crate::gpu::GpuContext;
 use crate::graph::{DType, Graph, Plan, Tensor};
 use crate::model::weights::HostWeights;
@@ -53,6 +53,7 @@ struct CaptionKey {
     eos: u32,
     min_len: usize,
     repetition_penalty_bits: u32,
+    log_softmax: bool,
 }
 
 /// Output of `forward`, as open_clip's output dict.
@@ -323,15 +324,26 @@ impl Coca {
             let mut binder = Binder::new(&self.model);
             let rows = key.batch * key.rows_per_image;
             let penalty = f32::from_bits(key.repetition_penalty_bits);
-            let step = binder.decode_step(&mut g, rows, key.rows_per_image, &cross_kv, key.k, key.eos, key.min_len, penalty)?;
+            let step = binder.decode_step(
+                &mut g,
+                rows,
+                key.rows_per_image,
+                &cross_kv,
+                key.k,
+                key.eos,
+                key.min_len,
+                penalty,
+                key.log_softmax,
+            )?;
             let decode = g.build()?;
             self.caption_plans.insert(key, CaptionPlan { image, decode, step });
         }
         Ok(&self.caption_plans[&key])
     }
 
-    /// open_clip's `generate` for preprocessed pixels of `batch` images: one sequence per image.
-    /// `prefix` continues from the given tokens (after the start token) when sampling.
+    /// open_clip's `generate` for preprocessed pixels of `batch` images: one sequence per image,
+    /// or `num_return_sequences` per image (image-major, best first) for beam search. `prefix`
+    /// continues from the given tokens (after the start token).
     pub async fn generate(
         &mut self,
         pixels: &[f32],
@@ -361,9 +373,6 @@ impl Coca {
             GenerationType::BeamSearch => config.num_beams,
             _ => 1,
         };
-        if config.generation_type == GenerationType::BeamSearch && prefix.is_some_and(|p| !p.is_empty()) {
-            return Err(Error::InvalidArgument("a text prefix is not supported with beam search yet; use top_k".into()));
-        }
         let mut start = vec![config.sot_token_id];
         start.extend_from_slice(prefix.unwrap_or(&[]));
         if start.len() >= config.seq_len {
@@ -385,6 +394,8 @@ impl Coca {
             eos: config.eos_token_id,
             min_len: config.min_seq_len,
             repetition_penalty_bits: config.repetition_penalty.to_bits(),
+            log_softmax: config.generation_type == GenerationType::BeamSearch
+                && config.beam_scoring == BeamScoring::LogSoftmax,
         };
         let clock = Stopwatch::start();
         self.caption_plan(key)?;
@@ -399,9 +410,22 @@ impl Coca {
 
         let clock = Stopwatch::start();
         let decoder = StepRunner { ctx: &self.ctx, plan: &plans.decode, step: &plans.step, k: key.k };
+        let tokenizer = &self.tokenizer;
+        let stop_strings = &config.stop_strings;
+        // A sequence stops once its text contains a stop string; the text is decoded without
+        // the start token and any prefix, so a prefix never stops generation by itself.
+        let prefix_len = start.len();
+        let stops = move |tokens: &[u32]| -> bool {
+            let generated = tokens.get(prefix_len..).unwrap_or(&[]);
+            match tokenizer.decode(generated) {
+                Ok(text) => stop_strings.iter().any(|s| text.contains(s.as_str())),
+                Err(_) => false,
+            }
+        };
+        let stops: Option<&dyn Fn(&[u32]) -> bool> = if stop_strings.is_empty() { None } else { Some(&stops) };
         let (outputs, steps) = match config.generation_type {
-            GenerationType::BeamSearch => decoder.beam_search(batch, config, pad).await?,
-            _ => decoder.sample(batch, config, pad, &start, on_token).await?,
+            GenerationType::BeamSearch => decoder.beam_search(batch, config, pad, &start, stops).await?,
+            _ => decoder.sample(batch, config, pad, &start, stops, on_token).await?,
         };
         self.last_generation = GenerationStats {
             plan_ms,
@@ -465,28 +489,38 @@ impl StepRunner<'_> {
         (0..rows * max_len).map(|i| (i / max_len) as u32).collect()
     }
 
-    /// open_clip's sampling loop (`top_k`; with k = 1 it is greedy decoding).
+    /// open_clip's sampling loop (`top_k`; with k = 1 it is greedy decoding). As in open_clip,
+    /// the model sees only the last `max_seq_len` tokens; once the sequence is longer, each step
+    /// runs the whole window again from position 0, because every token's position changes.
     async fn sample(
         &self,
         batch: usize,
         config: &GenerationConfig,
         pad: u32,
         start: &[u32],
+        stops: Option<&dyn Fn(&[u32]) -> bool>,
         on_token: &mut dyn FnMut(usize, u32) -> bool,
     ) -> Result<(Vec<Generation>, usize)> {
         let mut sequences: Vec<Vec<u32>> = vec![start.to_vec(); batch];
+        let mut stopped = vec![false; batch];
         let table = self.identity_table(batch);
         let mut rng = SampleRng::new(config.seed);
         let mut steps = 0;
-        for pos in 0..start.len() - 1 {
+        let window = config.max_seq_len.min(self.step.max_len);
+        for pos in 0..start.len().min(window) - 1 {
             self.run(pos, &sequences, &table, false).await?;
             steps += 1;
         }
         loop {
             let mut keep_going = true;
-            let cur_len = sequences[0].len();
-            let finished: Vec<bool> =
-                sequences.iter().map(|s| *s.last().expect("non-empty") == config.eos_token_id || *s.last().expect("non-empty") == pad).collect();
+            let finished: Vec<bool> = sequences
+                .iter()
+                .zip(&stopped)
+                .map(|(s, stopped)| {
+                    let last = *s.last().expect("sequences start with the start token");
+                    *stopped || last == config.eos_token_id || last == pad
+                })
+                .collect();
             if finished.iter().all(|f| *f) {
                 if !config.fixed_output_length {
                     break;
@@ -498,7 +532,18 @@ impl StepRunner<'_> {
                     keep_going &= on_token(row, pad);
                 }
             } else {
-                let best = self.run(cur_len - 1, &sequences, &table, true).await?;
+                let full_len = sequences[0].len();
+                let windowed: Vec<Vec<u32>> =
+                    sequences.iter().map(|s| s[full_len.saturating_sub(window)..].to_vec()).collect();
+                let cur_len = windowed[0].len();
+                if full_len > window {
+                    // The window moved: every position holds another token now.
+                    for pos in 0..cur_len - 1 {
+                        self.run(pos, &windowed, &table, false).await?;
+                        steps += 1;
+                    }
+                }
+                let best = self.run(cur_len - 1, &windowed, &table, true).await?;
                 steps += 1;
                 for (row, s) in sequences.iter_mut().enumerate() {
                     let token = if finished[row] {
@@ -516,6 +561,9 @@ impl StepRunner<'_> {
                         }
                     };
                     s.push(token);
+                    if !finished[row] && token != config.eos_token_id {
+                        stopped[row] = stops.is_some_and(|stops| stops(s));
+                    }
                     keep_going &= on_token(row, token);
                 }
             }
@@ -526,20 +574,32 @@ impl StepRunner<'_> {
         Ok((sequences.into_iter().map(|tokens| Generation { tokens, score: None }).collect(), steps))
     }
 
-    /// Beam search as open_clip 3.3.0 runs it: raw logits summed into beam scores, groups
-    /// searched independently, transformers' hypothesis bookkeeping.
-    async fn beam_search(&self, batch: usize, config: &GenerationConfig, pad: u32) -> Result<(Vec<Generation>, usize)> {
+    /// Beam search as transformers' group beam search, driven the way open_clip 3.3.0 drives it:
+    /// groups in order, transformers' hypothesis bookkeeping, and scores that sum either
+    /// log-probabilities or (open_clip 3.3.0) raw logits, as the decode plan computes them.
+    async fn beam_search(
+        &self,
+        batch: usize,
+        config: &GenerationConfig,
+        pad: u32,
+        start: &[u32],
+        stops: Option<&dyn Fn(&[u32]) -> bool>,
+    ) -> Result<(Vec<Generation>, usize)> {
         let max_len = self.step.max_len;
-        let mut search = BeamSearch::new(batch, config, pad);
+        let mut search = BeamSearch::new(batch, config, pad, start);
         let mut table = self.identity_table(batch * config.num_beams);
         let vocab = self.plan_vocab();
         let mut steps = 0;
+        for pos in 0..start.len() - 1 {
+            self.run(pos, &search.input_ids, &table, false).await?;
+            steps += 1;
+        }
         loop {
             let cur_len = search.input_ids[0].len();
             let best = self.run(cur_len - 1, &search.input_ids, &table, true).await?;
             steps += 1;
             let candidates: Vec<Vec<(f32, u32)>> = best.into_iter().map(|b| b.candidates).collect();
-            let reordering = search.step(&candidates, vocab);
+            let reordering = search.step(&candidates, vocab, stops);
             let old = table.clone();
             for (row, &source) in reordering.iter().enumerate() {
                 table[row * max_len..row * max_len + cur_len].copy_from_slice(&old[source * max_len..source * max_len + cur_len]);
@@ -551,8 +611,17 @@ impl StepRunner<'_> {
                 break;
             }
         }
-        let outputs = search.finalize(config.seq_len);
-        Ok((outputs.into_iter().map(|(tokens, score)| Generation { tokens, score: Some(score) }).collect(), steps))
+        let outputs = search.finalize(config.seq_len, config.num_return_sequences);
+        let mut outputs: Vec<Generation> =
+            outputs.into_iter().map(|(tokens, score)| Generation { tokens, score: Some(score) }).collect();
+        if config.fixed_output_length {
+            for output in &mut outputs {
+                if output.tokens.len() < config.seq_len {
+                    output.tokens.resize(config.seq_len, pad);
+                }
+            }
+        }
+        Ok((outputs, steps))
     }
 
     fn plan_vocab(&self) -> usize {

@@ -29,6 +29,58 @@ impl std::str::FromStr for GenerationType {
     }
 }
 
+/// How beam search scores a continuation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BeamScoring {
+    /// Sums of log-probabilities (log-softmax of the logits), as transformers' beam search and
+    /// open_clip's main branch score beams. The default.
+    #[default]
+    LogSoftmax,
+    /// Sums of raw logits, as open_clip 3.3.0 scores beams. It tends to prefer longer captions;
+    /// use it to reproduce open_clip 3.3.0's output token for token.
+    RawLogits,
+}
+
+impl std::str::FromStr for BeamScoring {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "log_softmax" => Ok(BeamScoring::LogSoftmax),
+            "raw_logits" => Ok(BeamScoring::RawLogits),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown beam scoring `{other}`; use log_softmax (default) or raw_logits (open_clip 3.3.0)"
+            ))),
+        }
+    }
+}
+
+/// When beam search stops, as transformers' `early_stopping`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EarlyStopping {
+    /// `False`: stop a group once no running beam can beat its worst finished hypothesis, judged
+    /// at the current length. open_clip's behavior and the default.
+    #[default]
+    Heuristic,
+    /// `True`: stop a group as soon as it has `num_beams / num_beam_groups` finished hypotheses.
+    Immediate,
+    /// `"never"`: like `Heuristic`, but a positive length penalty is judged at the maximum length.
+    Never,
+}
+
+impl std::str::FromStr for EarlyStopping {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "false" => Ok(EarlyStopping::Heuristic),
+            "true" => Ok(EarlyStopping::Immediate),
+            "never" => Ok(EarlyStopping::Never),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown early stopping `{other}`; use false (default), true or never, as in transformers"
+            ))),
+        }
+    }
+}
+
 /// Options of `CoCa.generate`, with open_clip 3.3.0's names and defaults.
 #[derive(Clone, Debug)]
 pub struct GenerationConfig {
@@ -54,6 +106,18 @@ pub struct GenerationConfig {
     pub length_penalty: f64,
     /// Seed of the sampling generator: the same seed gives the same output.
     pub seed: u64,
+    /// Log-probability (default) or raw-logit (open_clip 3.3.0) beam scores.
+    pub beam_scoring: BeamScoring,
+    /// Hamming diversity of grouped beam search: each group's scores drop by this much for every
+    /// beam of an earlier group that picked the same token at this step. 0 (default) searches
+    /// the groups independently, as open_clip 3.3.0 does.
+    pub diversity_penalty: f32,
+    pub early_stopping: EarlyStopping,
+    /// Beam search returns this many best hypotheses per image, best first (at most `num_beams`).
+    pub num_return_sequences: usize,
+    /// A sequence ends as soon as its decoded text contains one of these strings; the token that
+    /// completes the string is kept.
+    pub stop_strings: Vec<String>,
 }
 
 impl Default for GenerationConfig {
@@ -75,6 +139,11 @@ impl Default for GenerationConfig {
             fixed_output_length: false,
             length_penalty: 1.0,
             seed: 0,
+            beam_scoring: BeamScoring::LogSoftmax,
+            diversity_penalty: 0.0,
+            early_stopping: EarlyStopping::Heuristic,
+            num_return_sequences: 1,
+            stop_strings: Vec::new(),
         }
     }
 }
@@ -83,6 +152,11 @@ impl GenerationConfig {
     /// Greedy decoding: `top_k` sampling with k = 1, as open_clip users write it.
     pub fn greedy() -> Self {
         GenerationConfig { generation_type: GenerationType::TopK, top_k: 1, ..Default::default() }
+    }
+
+    /// open_clip 3.3.0's `generate` defaults exactly: beam search over raw-logit scores.
+    pub fn open_clip_3_3() -> Self {
+        GenerationConfig { beam_scoring: BeamScoring::RawLogits, ..Default::default() }
     }
 
     /// Checks the options against each other and against the model's context length.
@@ -109,6 +183,24 @@ impl GenerationConfig {
         if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
             return invalid(format!("repetition_penalty must be a positive number, got {}", self.repetition_penalty));
         }
+        if self.max_seq_len == 0 {
+            return invalid("max_seq_len must be at least 1".into());
+        }
+        if !self.length_penalty.is_finite() {
+            return invalid(format!("length_penalty must be a finite number, got {}", self.length_penalty));
+        }
+        if !(self.diversity_penalty.is_finite() && self.diversity_penalty >= 0.0) {
+            return invalid(format!("diversity_penalty must be zero or positive, got {}", self.diversity_penalty));
+        }
+        if let Some(empty) = self.stop_strings.iter().position(|s| s.is_empty()) {
+            return invalid(format!("stop string {empty} is empty; every stop string needs at least one character"));
+        }
+        if self.generation_type != GenerationType::BeamSearch && self.num_return_sequences != 1 {
+            return invalid(format!(
+                "num_return_sequences ({}) above 1 needs beam search; sampling returns one sequence per image",
+                self.num_return_sequences
+            ));
+        }
         match self.generation_type {
             GenerationType::BeamSearch => {
                 if self.num_beams < 2 {
@@ -120,13 +212,23 @@ impl GenerationConfig {
                         self.num_beams, self.num_beam_groups
                     ));
                 }
-                let k = 2 * (self.num_beams / self.num_beam_groups);
-                if k > crate::ops::MAX_TOP_K {
+                if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams {
                     return invalid(format!(
-                        "beams per group ({}) may be at most {}",
-                        self.num_beams / self.num_beam_groups,
-                        crate::ops::MAX_TOP_K / 2
+                        "num_return_sequences must be between 1 and num_beams ({}), got {}",
+                        self.num_beams, self.num_return_sequences
                     ));
+                }
+                let k = self.candidates_per_row();
+                if k > crate::ops::MAX_TOP_K {
+                    let group_size = self.num_beams / self.num_beam_groups;
+                    return invalid(if self.diversity_penalty != 0.0 {
+                        format!(
+                            "a diversity penalty needs (num_beam_groups + 1) x beams per group = {k} candidates per beam, at most {}; use fewer beams or groups",
+                            crate::ops::MAX_TOP_K
+                        )
+                    } else {
+                        format!("beams per group ({group_size}) may be at most {}", crate::ops::MAX_TOP_K / 2)
+                    });
                 }
             }
             GenerationType::TopK => {
@@ -142,7 +244,13 @@ impl GenerationConfig {
     /// How many best tokens per row each decode step must return.
     pub(crate) fn candidates_per_row(&self) -> usize {
         match self.generation_type {
-            GenerationType::BeamSearch => 2 * (self.num_beams / self.num_beam_groups),
+            GenerationType::BeamSearch => {
+                let group_size = self.num_beams / self.num_beam_groups.max(1);
+                // Earlier groups' tokens may be penalized below the best 2 x group size, so a row
+                // needs as many more candidates as earlier groups can pick.
+                let penalized = if self.diversity_penalty != 0.0 { (self.num_beam_groups - 1) * group_size } else { 0 };
+                2 * group_size + penalized
+            }
             GenerationType::TopK => self.top_k,
             GenerationType::TopP => crate::ops::MAX_TOP_K,
         }
@@ -210,14 +318,16 @@ pub(crate) fn top_p_nucleus(candidates: &[(f32, u32)], logsumexp: f32, top_p: f3
 pub(crate) struct BeamHypotheses {
     num_beams: usize,
     length_penalty: f64,
+    early_stopping: EarlyStopping,
+    max_length: usize,
     /// (score, tokens) in insertion order; deletion keeps the others' order.
     pub beams: Vec<(f64, Vec<u32>)>,
     worst_score: f64,
 }
 
 impl BeamHypotheses {
-    pub fn new(num_beams: usize, length_penalty: f64) -> Self {
-        BeamHypotheses { num_beams, length_penalty, beams: Vec::new(), worst_score: 1e9 }
+    pub fn new(num_beams: usize, length_penalty: f64, early_stopping: EarlyStopping, max_length: usize) -> Self {
+        BeamHypotheses { num_beams, length_penalty, early_stopping, max_length, beams: Vec::new(), worst_score: 1e9 }
     }
 
     pub fn add(&mut self, tokens: Vec<u32>, sum_logprobs: f64, generated_len: usize) {
@@ -235,12 +345,17 @@ impl BeamHypotheses {
         }
     }
 
-    /// transformers' heuristic with `early_stopping=False`.
+    /// transformers' test of whether a running beam can still beat the finished ones.
     pub fn is_done(&self, best_sum_logprobs: f64, cur_len: usize) -> bool {
         if self.beams.len() < self.num_beams {
             return false;
         }
-        let highest_attainable = best_sum_logprobs / (cur_len as f64).powf(self.length_penalty);
+        let length = match self.early_stopping {
+            EarlyStopping::Immediate => return true,
+            EarlyStopping::Never if self.length_penalty > 0.0 => self.max_length,
+            _ => cur_len,
+        };
+        let highest_attainable = best_sum_logprobs / (length as f64).powf(self.length_penalty);
         self.worst_score >= highest_attainable
     }
 }
@@ -254,6 +369,7 @@ pub(crate) struct BeamSearch {
     pub group_size: usize,
     pub eos: u32,
     pub pad: u32,
+    pub diversity_penalty: f32,
     pub input_ids: Vec<Vec<u32>>,
     pub beam_scores: Vec<f32>,
     pub hyps: Vec<BeamHypotheses>,
@@ -261,12 +377,16 @@ pub(crate) struct BeamSearch {
 }
 
 impl BeamSearch {
-    pub fn new(batch: usize, config: &GenerationConfig, pad: u32) -> Self {
+    /// Starts every beam from `start` (the start token, then any prefix).
+    pub fn new(batch: usize, config: &GenerationConfig, pad: u32, start: &[u32]) -> Self {
         let group_size = config.num_beams / config.num_beam_groups;
         let rows = batch * config.num_beams;
         // The first beam of each group starts at 0 and the others at -1e9, so that the beams of a
         // group do not all pick the same token at the first step.
         let beam_scores = (0..rows).map(|r| if (r % config.num_beams) % group_size == 0 { 0.0 } else { -1e9 }).collect();
+        let hyps = (0..batch * config.num_beam_groups)
+            .map(|_| BeamHypotheses::new(group_size, config.length_penalty, config.early_stopping, config.seq_len))
+            .collect();
         BeamSearch {
             batch,
             num_beams: config.num_beams,
@@ -274,16 +394,18 @@ impl BeamSearch {
             group_size,
             eos: config.eos_token_id,
             pad,
-            input_ids: vec![vec![config.sot_token_id]; rows],
+            diversity_penalty: config.diversity_penalty,
+            input_ids: vec![start.to_vec(); rows],
             beam_scores,
-            hyps: (0..batch * config.num_beam_groups).map(|_| BeamHypotheses::new(group_size, config.length_penalty)).collect(),
+            hyps,
             done: vec![false; batch * config.num_beam_groups],
         }
     }
 
-    /// Advances one step given each row's best (logit, token) pairs (at least 2 * group_size, best
-    /// first). Returns, for each new row, the old row whose history it continues.
-    pub fn step(&mut self, best: &[Vec<(f32, u32)>], vocab: usize) -> Vec<usize> {
+    /// Advances one step given each row's best (score, token) pairs, best first: at least
+    /// [`GenerationConfig::candidates_per_row`] of them. `stops`, when given, tells whether a
+    /// sequence ends on a stop string. Returns, for each new row, the old row whose history it continues.
+    pub fn step(&mut self, best: &[Vec<(f32, u32)>], vocab: usize, stops: Option<&dyn Fn(&[u32]) -> bool>) -> Vec<usize> {
         let rows = self.batch * self.num_beams;
         let gs = self.group_size;
         let num_beams = self.num_beams;
@@ -309,12 +431,20 @@ impl BeamSearch {
                     }
                     continue;
                 }
+                // transformers' HammingDiversityLogitsProcessor: the tokens that this image's
+                // earlier groups picked at this step.
+                let earlier = &current_tokens[b * num_beams..b * num_beams + g * gs];
                 // Scores of the group's 2 * gs best continuations over all its beams.
                 let mut candidates: Vec<(f32, usize)> = Vec::with_capacity(gs * best[0].len());
                 for j in 0..gs {
                     let row = b * self.num_beams + g * gs + j;
-                    for &(logit, token) in best[row].iter().take(2 * gs) {
-                        candidates.push((logit + self.beam_scores[row], j * vocab + token as usize));
+                    for &(logit, token) in &best[row] {
+                        let mut processed = logit;
+                        if self.diversity_penalty != 0.0 {
+                            let count = earlier.iter().filter(|t| **t == token).count();
+                            processed -= self.diversity_penalty * count as f32;
+                        }
+                        candidates.push((processed + self.beam_scores[row], j * vocab + token as usize));
                     }
                 }
                 candidates.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)));
@@ -324,11 +454,23 @@ impl BeamSearch {
                 for (rank, &(score, flat)) in candidates.iter().enumerate() {
                     let token = (flat % vocab) as u32;
                     let batch_beam_idx = b * gs + flat / vocab;
-                    if token == self.eos {
+                    let mut extended = None;
+                    let finished = token == self.eos
+                        || stops.is_some_and(|stops| {
+                            let mut tokens = group_input_ids[batch_beam_idx].clone();
+                            tokens.push(token);
+                            let stopped = stops(&tokens);
+                            extended = Some(tokens);
+                            stopped
+                        });
+                    if finished {
                         if rank >= gs {
                             continue;
                         }
-                        self.hyps[hyp_index].add(group_input_ids[batch_beam_idx].clone(), score as f64, cur_len);
+                        // An end token is left out of the hypothesis (finalize adds it back); a
+                        // token completing a stop string stays.
+                        let tokens = extended.unwrap_or_else(|| group_input_ids[batch_beam_idx].clone());
+                        self.hyps[hyp_index].add(tokens, score as f64, cur_len);
                     } else {
                         next_scores[b * gs + beam_idx] = score;
                         next_tokens[b * gs + beam_idx] = token;
@@ -361,8 +503,9 @@ impl BeamSearch {
         self.done.iter().all(|d| *d)
     }
 
-    /// Returns the best sequence per image, with transformers' end-token and padding rules.
-    pub fn finalize(mut self, max_length: usize) -> Vec<(Vec<u32>, f64)> {
+    /// Returns the `keep` best sequences per image (image-major, best first) with their scores,
+    /// with transformers' end-token and padding rules.
+    pub fn finalize(mut self, max_length: usize, keep: usize) -> Vec<(Vec<u32>, f64)> {
         let gs = self.group_size;
         for hyp_index in 0..self.hyps.len() {
             if self.done[hyp_index] {
@@ -379,9 +522,11 @@ impl BeamSearch {
         for b in 0..self.batch {
             let mut candidates: Vec<(f64, Vec<u32>)> =
                 self.hyps[b * self.groups..(b + 1) * self.groups].iter().flat_map(|h| h.beams.clone()).collect();
-            // A stable sort by score, then the last element, as Python's sorted(...).pop().
+            // A stable sort by score, then popping from the end, as Python's sorted(...).pop().
             candidates.sort_by(|a, c| a.0.total_cmp(&c.0));
-            best.push(candidates.pop().expect("every group contains at least one hypothesis"));
+            for _ in 0..keep {
+                best.push(candidates.pop().expect("every group holds as many hypotheses as beams"));
+            }
         }
         let longest = best.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
         let shortest = best.iter().map(|(_, t)| t.len()).min().unwrap_or(0);

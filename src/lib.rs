@@ -36,6 +36,6 @@ pub mod tokenizer;
 pub use api::Caption;
 pub use coca::{Coca, ForwardOutput, Generation, GenerationStats};
 pub use error::{Error, Result};
-pub use generate::{GenerationConfig, GenerationType};
+pub use generate::{BeamScoring, EarlyStopping, GenerationConfig, GenerationType};
 pub use model::{CocaConfig, CocaModel};
 pub use gpu::{GpuContext, GpuOptions};

@@ -22,16 +22,7 @@ fn expected() -> serde_json::Value {
 }
 
 fn generation_config(args: &serde_json::Value) -> GenerationConfig {
-    let number = |key: &str| args[key].as_u64().unwrap() as usize;
-    let mut config = GenerationConfig { seq_len: number("seq_len"), min_seq_len: number("min_seq_len"), ..Default::default() };
-    if args["generation_type"] == "top_k" {
-        config.generation_type = GenerationType::TopK;
-        config.top_k = number("top_k");
-    } else {
-        config.num_beams = number("num_beams");
-        config.num_beam_groups = number("num_beam_groups");
-    }
-    config
+    common::generation_config(args)
 }
 
 fn tokens(value: &serde_json::Value) -> Vec<u32> {
@@ -54,6 +45,37 @@ fn demo_captions_match_open_clip_token_for_token() {
             assert_eq!(captions[0].text, entry[mode]["caption"].as_str().unwrap(), "{mode} caption for {name}");
         }
     }
+}
+
+/// Beam search options beyond open_clip 3.3.0 (`tests/fixtures/generation/demo_beam.json`):
+/// log-softmax scores (the default) on every fixture image, and diversity penalties, length
+/// penalties, early stopping, raw scores with a length penalty and the n best on four of them.
+#[test]
+fn demo_beam_options_match_reference() {
+    let mut coca = demo_model();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/generation/demo_beam.json");
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (case, entry) in fixture["cases"].as_object().unwrap() {
+        let config = generation_config(&entry["args"]);
+        for (name, image) in entry["images"].as_object().unwrap() {
+            let pixels = coca.preprocess_images(&[image_bytes(image)]).unwrap();
+            let generated = pollster::block_on(coca.generate(&pixels, 1, &config, None)).unwrap();
+            let want = common::token_rows(&image["tokens"]);
+            let got: Vec<Vec<u32>> = generated.iter().map(|g| g.tokens.clone()).collect();
+            assert_eq!(got, want, "{case} {name}");
+            for (g, score) in generated.iter().zip(image["scores"].as_array().unwrap()) {
+                let (got, want) = (g.score.unwrap(), score.as_f64().unwrap());
+                assert!((got - want).abs() < 1e-3 * want.abs().max(1.0), "{case} {name} score {got} vs {want}");
+            }
+        }
+    }
+    // The library's default options are the log-softmax case's.
+    let default = GenerationConfig::default();
+    let args = &fixture["cases"]["beam_log_softmax_default"]["args"];
+    assert_eq!(default.beam_scoring, coca_wgpu::BeamScoring::LogSoftmax);
+    assert_eq!((default.num_beams, default.num_beam_groups, default.seq_len), (6, 3, 30));
+    assert_eq!(args["num_beams"], 6);
+    assert_eq!(args["num_beam_groups"], 3);
 }
 
 #[test]

@@ -386,7 +386,7 @@ fn top_k_matches_sorting_and_masks_eos_before_min_length() {
         for pos in [0u32, 4] {
             let mut graph = Graph::new(&ctx);
             let lt = upload(&mut graph, "logits", &logits, &[rows, vocab]);
-            let best = graph.top_k("best", lt, k, 7, 5, None, 1.0).unwrap();
+            let best = graph.top_k("best", lt, k, 7, 5, None, 1.0, false).unwrap();
             graph.output(best);
             let plan_ctx = graph.context();
             let plan = graph.build().unwrap();
@@ -411,6 +411,57 @@ fn top_k_matches_sorting_and_masks_eos_before_min_length() {
                 let lse = max + kept.map(|v| (*v as f64 - max).exp()).sum::<f64>().ln();
                 let got = f32::from_bits(words[(row * (k + 1) + k) * 2]) as f64;
                 assert!((got - lse).abs() < 1e-4, "pos {pos} row {row} logsumexp {got} vs {lse}");
+            }
+        }
+    }
+}
+
+#[test]
+fn top_k_log_softmax_penalizes_log_probabilities() {
+    for ctx in contexts() {
+        let (rows, vocab, k, stride, eos, pos) = (2, 1000, 8, 6, 7u32, 2u32);
+        let penalty = 1.7f32;
+        let logits = values(29, rows * vocab, 5.0);
+        // Row 0's history repeats one of its best tokens, row 1's contains the end token.
+        let best_of_row0 = reference::top_k(&logits, vocab, 1)[0][0].1;
+        let history: Vec<u32> = vec![49, best_of_row0, 3, 0, 0, 0, 11, eos, 999, 0, 0, 0];
+        let mut graph = Graph::new(&ctx);
+        let lt = upload(&mut graph, "logits", &logits, &[rows, vocab]);
+        let ht = upload_u32(&mut graph, "history", &history, &[rows, stride]);
+        let best = graph.top_k("best", lt, k, eos, 5, Some((ht, stride)), penalty, true).unwrap();
+        graph.output(best);
+        let plan_ctx = graph.context();
+        let plan = graph.build().unwrap();
+        let bytes = pollster::block_on(plan.run(plan_ctx, pos, &[best])).unwrap().remove(0);
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+
+        // transformers' order: log_softmax over the raw row, then the penalty on the
+        // log-probabilities of the first pos + 1 history tokens, then the end token's mask.
+        for row in 0..rows {
+            let raw = &logits[row * vocab..(row + 1) * vocab];
+            let max = raw.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let log_total = raw.iter().map(|v| (*v as f64 - max).exp()).sum::<f64>().ln();
+            let seen = &history[row * stride..row * stride + pos as usize + 1];
+            let processed: Vec<f32> = raw
+                .iter()
+                .enumerate()
+                .map(|(id, v)| {
+                    let lp = ((*v as f64 - max) - log_total) as f32;
+                    if id as u32 == eos {
+                        f32::MIN
+                    } else if seen.contains(&(id as u32)) {
+                        lp * penalty
+                    } else {
+                        lp
+                    }
+                })
+                .collect();
+            let expected = reference::top_k(&processed, vocab, k).remove(0);
+            for (i, (value, id)) in expected.iter().enumerate() {
+                let got_value = f32::from_bits(words[(row * (k + 1) + i) * 2]);
+                let got_id = words[(row * (k + 1) + i) * 2 + 1];
+                assert_eq!(got_id, *id, "row {row} rank {i}");
+                assert!((got_value - value).abs() < 1e-4, "row {row} rank {i}: {got_value} vs {value}");
             }
         }
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use coca_wgpu::model::weights::HostWeights;
-use coca_wgpu::{Coca, CocaConfig, GenerationConfig, GenerationType};
+use coca_wgpu::{Coca, CocaConfig};
 use common::{assert_close, context, fixtures, load_expected, Expected};
 
 fn load_case(case: &str) -> (Coca, HashMap<String, Expected>, serde_json::Value) {
@@ -66,31 +66,11 @@ fn check_logits(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected
     assert_close(&format!("{case} logits[0, :{}, :]", slice.shape[1]), &got, &slice.f32(), 1e-3);
 }
 
-/// Builds the generation options that a fixture recorded as open_clip `generate` arguments.
-fn config_from_args(args: &serde_json::Value) -> GenerationConfig {
-    let number = |key: &str| args[key].as_u64().unwrap() as usize;
-    let mut config = GenerationConfig { seq_len: number("seq_len"), ..GenerationConfig::default() };
-    if let Some(min) = args["min_seq_len"].as_u64() {
-        config.min_seq_len = min as usize;
-    }
-    if let Some(penalty) = args["repetition_penalty"].as_f64() {
-        config.repetition_penalty = penalty as f32;
-    }
-    if args["generation_type"] == "top_k" {
-        config.generation_type = GenerationType::TopK;
-        config.top_k = number("top_k");
-    } else {
-        config.num_beams = number("num_beams");
-        config.num_beam_groups = number("num_beam_groups");
-    }
-    config
-}
-
 fn check_generation(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected>, meta: &serde_json::Value) {
     let image = expected["image"].f32();
     let batch = expected["image"].shape[0];
     for name in ["greedy_tokens", "beam_tokens", "beam_group_tokens"] {
-        let config = config_from_args(&meta["generation"][name]["args"]);
+        let config = common::generation_config(&meta["generation"][name]["args"]);
         let generated = pollster::block_on(coca.generate(&image, batch, &config, None)).unwrap();
         let want = expected[name].rows_u32();
         for (b, row) in generated.iter().enumerate() {
@@ -154,19 +134,29 @@ fn synthesized_weights_match_the_python_generator() {
     }
 }
 
+/// Every case of `tests/fixtures/generation/small.json` (`scripts/make_generation_fixtures.py`):
+/// repetition penalties, prefixes, the `max_seq_len` window, fixed output lengths, and beam search
+/// with log-softmax or raw-logit scores, diversity penalties, length penalties, early stopping and
+/// the n best hypotheses with their scores.
 #[test]
-fn repetition_penalty_matches_open_clip() {
+fn generation_options_match_open_clip() {
     let (mut coca, expected, _) = load_case("small");
     let image = expected["image"].f32();
     let batch = expected["image"].shape[0];
     let path = common::fixtures().join("generation/small.json");
     let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for (name, case) in fixture["cases"].as_object().unwrap() {
-        let config = config_from_args(&case["args"]);
-        let generated = pollster::block_on(coca.generate(&image, batch, &config, None)).unwrap();
-        for (b, row) in generated.iter().enumerate() {
-            let want: Vec<u32> = case["tokens"][b].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-            assert_eq!(row.tokens, want, "{name} image {b}");
+        let config = common::generation_config(&case["args"]);
+        let prefix = common::prefix(&case["args"]);
+        let generated = pollster::block_on(coca.generate(&image, batch, &config, prefix.as_deref())).unwrap();
+        let want = common::token_rows(&case["tokens"]);
+        assert_eq!(generated.len(), want.len(), "{name}: number of sequences");
+        for (i, (row, want)) in generated.iter().zip(&want).enumerate() {
+            assert_eq!(&row.tokens, want, "{name} sequence {i}");
+            if let Some(score) = case["scores"].get(i) {
+                let (got, want) = (row.score.unwrap(), score.as_f64().unwrap());
+                assert!((got - want).abs() < 1e-3 * want.abs().max(1.0), "{name} sequence {i} score {got} vs {want}");
+            }
         }
     }
 }

@@ -290,6 +290,7 @@ impl Binder<'_> {
         eos_id: u32,
         min_len: usize,
         repetition_penalty: f32,
+        log_softmax: bool,
     ) -> Result<DecodeStep> {
         let d = self.model.dims.clone();
         let max_len = d.context_length;
@@ -318,7 +319,7 @@ impl Binder<'_> {
         let x = self.ln(g, "text_decoder.ln_final", x)?;
         let proj = self.w(g, "text_decoder.text_projection")?;
         let logits = g.linear("logits", x, proj, None, Activation::None, None)?;
-        let best = g.top_k("best tokens", logits, k, eos_id, min_len, Some((history, max_len)), repetition_penalty)?;
+        let best = g.top_k("best tokens", logits, k, eos_id, min_len, Some((history, max_len)), repetition_penalty, log_softmax)?;
         g.output(best);
         Ok(DecodeStep { ids, table, history, best, rows, max_len, vocab: d.vocab_size })
     }

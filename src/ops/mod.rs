@@ -355,7 +355,9 @@ impl Graph<'_> {
     /// [rows, k + 1, 2] (value bits, id). The last pair of each row contains its logsumexp.
     /// `eos_id` is excluded while step.pos + 1 < `min_len`. With a `history` ([rows, stride] u32
     /// tokens) and a penalty other than 1, the logits of the first step.pos + 1 history tokens are
-    /// penalized before selection, so the caller must keep step.pos below the stride.
+    /// penalized before selection, so the caller must keep step.pos below the stride. With
+    /// `log_softmax`, each row is first turned into log-probabilities of the raw logits, and the
+    /// penalty and the mask apply to those (transformers' beam search order).
     #[allow(clippy::too_many_arguments)]
     pub fn top_k(
         &mut self,
@@ -366,6 +368,7 @@ impl Graph<'_> {
         min_len: usize,
         history: Option<(Tensor, usize)>,
         repetition_penalty: f32,
+        log_softmax: bool,
     ) -> Result<Tensor> {
         const OP: &str = "top_k";
         let shape = self.shape(logits).to_vec();
@@ -391,7 +394,7 @@ impl Graph<'_> {
             u32_of(OP, min_len)?,
             penalty.to_bits(),
             u32_of(OP, stride)?,
-            0,
+            log_softmax as u32,
         ];
         self.push_node(Kernel::TopK, params, vec![logits, tokens, out], [u32_of(OP, rows)?, 1, 1])?;
         Ok(out)

@@ -67,3 +67,52 @@ pub fn assert_close(label: &str, got: &[f32], expected: &[f32], tolerance: f32) 
         expected[worst.0]
     );
 }
+
+/// Builds the generation options that a fixture recorded as `generate` arguments. Fixtures
+/// without `beam_scoring` come from open_clip 3.3.0's `generate`, which sums raw logits.
+pub fn generation_config(args: &serde_json::Value) -> coca_wgpu::GenerationConfig {
+    use coca_wgpu::generate::{BeamScoring, EarlyStopping, GenerationType};
+    let number = |key: &str| args[key].as_u64().map(|v| v as usize);
+    let mut config = coca_wgpu::GenerationConfig { beam_scoring: BeamScoring::RawLogits, ..Default::default() };
+    config.generation_type = args["generation_type"].as_str().unwrap_or("beam_search").parse::<GenerationType>().unwrap();
+    config.seq_len = number("seq_len").unwrap_or(config.seq_len);
+    config.min_seq_len = number("min_seq_len").unwrap_or(config.min_seq_len);
+    config.max_seq_len = number("max_seq_len").unwrap_or(config.max_seq_len);
+    config.top_k = number("top_k").unwrap_or(config.top_k);
+    config.num_beams = number("num_beams").unwrap_or(config.num_beams);
+    config.num_beam_groups = number("num_beam_groups").unwrap_or(config.num_beam_groups);
+    config.num_return_sequences = number("num_return_sequences").unwrap_or(1);
+    if let Some(v) = args["top_p"].as_f64() {
+        config.top_p = v as f32;
+    }
+    if let Some(v) = args["repetition_penalty"].as_f64() {
+        config.repetition_penalty = v as f32;
+    }
+    if let Some(v) = args["diversity_penalty"].as_f64() {
+        config.diversity_penalty = v as f32;
+    }
+    if let Some(v) = args["length_penalty"].as_f64() {
+        config.length_penalty = v;
+    }
+    if let Some(v) = args["fixed_output_length"].as_bool() {
+        config.fixed_output_length = v;
+    }
+    if let Some(v) = args["beam_scoring"].as_str() {
+        config.beam_scoring = v.parse().unwrap();
+    }
+    config.early_stopping = match &args["early_stopping"] {
+        serde_json::Value::Bool(true) => EarlyStopping::Immediate,
+        serde_json::Value::String(s) => s.parse().unwrap(),
+        _ => EarlyStopping::Heuristic,
+    };
+    config
+}
+
+/// The `prefix` token ids of a fixture's arguments (after the start token), if any.
+pub fn prefix(args: &serde_json::Value) -> Option<Vec<u32>> {
+    args["prefix"].as_array().map(|p| p.iter().map(|t| t.as_u64().unwrap() as u32).collect())
+}
+
+pub fn token_rows(value: &serde_json::Value) -> Vec<Vec<u32>> {
+    value.as_array().unwrap().iter().map(|row| row.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()).collect()
+}
