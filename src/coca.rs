@@ -30,11 +30,18 @@ struct TextPlan {
     latent_normalized: Tensor,
 }
 
+/// The image input of a forward pass: pixels, or image token embeddings computed before.
+enum ForwardImage<'a> {
+    Pixels(&'a [f32]),
+    Embeddings(&'a [f32]),
+}
+
 struct ForwardPlan {
     plan: Plan,
+    /// Pixels, or image token embeddings for a plan without the vision tower.
     image: Tensor,
     ids: Tensor,
-    image_latent: Tensor,
+    image_latent: Option<Tensor>,
     text_latent: Tensor,
     logits: Tensor,
 }
@@ -99,7 +106,7 @@ pub struct Coca {
     pub preprocessor: Preprocessor,
     image_plans: HashMap<usize, ImagePlan>,
     text_plans: HashMap<usize, TextPlan>,
-    forward_plans: HashMap<(usize, usize, bool), ForwardPlan>,
+    forward_plans: HashMap<(usize, usize, bool, bool), ForwardPlan>,
     caption_plans: HashMap<CaptionKey, CaptionPlan>,
     /// Statistics of the most recent `generate` call.
     pub last_generation: GenerationStats,
@@ -268,43 +275,97 @@ impl Coca {
     /// open_clip's `forward(image, text)`: features, decoder logits and, with `output_labels`,
     /// the labels `text[:, 1:]` with logits over all positions but the last.
     pub async fn forward(&mut self, pixels: &[f32], ids: &[Vec<u32>], output_labels: bool) -> Result<ForwardOutput> {
+        self.check_pixels(pixels, ids.len())?;
+        self.forward_from(ForwardImage::Pixels(pixels), ids, output_labels).await
+    }
+
+    /// open_clip's `forward(image, text, image_latent=..., image_embs=...)`: the same as
+    /// [`Coca::forward`] from image features and image token embeddings computed before (for
+    /// example by [`Coca::encode_image_with_embs`] with `normalize = true`), without encoding the
+    /// image again. `image_latent` is returned as the image features.
+    pub async fn forward_with_image_embs(
+        &mut self,
+        image_latent: &[Vec<f32>],
+        image_embs: &[Vec<f32>],
+        ids: &[Vec<u32>],
+        output_labels: bool,
+    ) -> Result<ForwardOutput> {
+        let d = &self.model.dims;
+        let (tokens, width) = (d.pooler_queries - 1, d.embed_dim);
+        let per_image = tokens * width;
+        if image_latent.len() != ids.len() || image_embs.len() != ids.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} texts need as many image_latent and image_embs rows, got {} and {}",
+                ids.len(),
+                image_latent.len(),
+                image_embs.len()
+            )));
+        }
+        if let Some(bad) = image_embs.iter().find(|e| e.len() != per_image) {
+            return Err(Error::InvalidArgument(format!(
+                "image_embs rows must have {tokens} x {width} = {per_image} values (as encode_image_with_embs returns), got {}",
+                bad.len()
+            )));
+        }
+        let embs: Vec<f32> = image_embs.concat();
+        let mut out = self.forward_from(ForwardImage::Embeddings(&embs), ids, output_labels).await?;
+        out.image_features = image_latent.to_vec();
+        Ok(out)
+    }
+
+    async fn forward_from(&mut self, source: ForwardImage<'_>, ids: &[Vec<u32>], output_labels: bool) -> Result<ForwardOutput> {
         let batch = ids.len();
-        self.check_pixels(pixels, batch)?;
         let flat = self.check_ids(ids)?;
         let len = ids[0].len();
         let positions = if output_labels { len - 1 } else { len };
         if positions == 0 {
             return Err(Error::InvalidArgument("forward with labels needs at least two tokens".into()));
         }
-        let key = (batch, len, output_labels);
+        let precomputed = matches!(source, ForwardImage::Embeddings(_));
+        let key = (batch, len, output_labels, precomputed);
         if !self.forward_plans.contains_key(&key) {
             let size = self.image_size();
+            let d = self.model.dims.clone();
             let mut g = Graph::new(&self.ctx);
             let mut binder = Binder::new(&self.model);
-            let image = g.input("image", &[batch, 3, size, size], DType::F32)?;
+            let (image, image_latent, image_embs) = if precomputed {
+                let embs = g.input("image_embs", &[batch, d.pooler_queries - 1, d.embed_dim], DType::F32)?;
+                (embs, None, embs)
+            } else {
+                let image = g.input("image", &[batch, 3, size, size], DType::F32)?;
+                let (latent, embs) = binder.vision(&mut g, image)?;
+                let latent = g.l2_normalize("image_features", latent)?;
+                g.output(latent);
+                (image, Some(latent), embs)
+            };
             let ids_t = g.input("text", &[batch, len], DType::U32)?;
-            let (image_latent, image_embs) = binder.vision(&mut g, image)?;
-            let image_latent = g.l2_normalize("image_features", image_latent)?;
             let (text_latent, tokens) = binder.text(&mut g, ids_t)?;
             let text_latent = g.l2_normalize("text_features", text_latent)?;
             let tokens = if output_labels { g.slice_rows("token_embs", tokens, 0, positions)? } else { tokens };
             let logits = binder.decoder(&mut g, image_embs, tokens)?;
-            g.output(image_latent);
             g.output(text_latent);
             g.output(logits);
             let plan = ForwardPlan { plan: g.build()?, image, ids: ids_t, image_latent, text_latent, logits };
             self.forward_plans.insert(key, plan);
         }
         let p = &self.forward_plans[&key];
-        p.plan.write(&self.ctx, p.image, pixels)?;
+        match source {
+            ForwardImage::Pixels(pixels) | ForwardImage::Embeddings(pixels) => p.plan.write(&self.ctx, p.image, pixels)?,
+        }
         p.plan.write(&self.ctx, p.ids, &flat)?;
-        let read = p.plan.run(&self.ctx, 0, &[p.image_latent, p.text_latent, p.logits]).await?;
+        let mut reads = vec![p.text_latent, p.logits];
+        reads.extend(p.image_latent);
+        let read = p.plan.run(&self.ctx, 0, &reads).await?;
         let dim = self.model.dims.embed_dim;
         let vocab = self.model.dims.vocab_size;
-        let logits = floats(&read[2]);
+        let logits = floats(&read[1]);
+        let image_features = match read.get(2) {
+            Some(bytes) => floats(bytes).chunks(dim).map(|c| c.to_vec()).collect(),
+            None => Vec::new(),
+        };
         Ok(ForwardOutput {
-            image_features: floats(&read[0]).chunks(dim).map(|c| c.to_vec()).collect(),
-            text_features: floats(&read[1]).chunks(dim).map(|c| c.to_vec()).collect(),
+            image_features,
+            text_features: floats(&read[0]).chunks(dim).map(|c| c.to_vec()).collect(),
             logits: logits.chunks(positions * vocab).map(|b| b.chunks(vocab).map(|r| r.to_vec()).collect()).collect(),
             labels: output_labels.then(|| ids.iter().map(|r| r[1..].to_vec()).collect()),
             logit_scale: self.model.logit_scale,

@@ -146,3 +146,152 @@ fn score_prefers_the_true_caption() {
     let wrong_caption = score("a red square above a yellow triangle");
     assert!(true_caption > wrong_caption, "{true_caption} vs {wrong_caption}");
 }
+
+#[test]
+fn forward_saves_open_clip_outputs() {
+    let want = load_expected(&fixtures().join("cli/small_forward.safetensors"));
+    let model = fixtures().join("parity/small");
+    let image = fixtures().join("preprocess/src/coffee.png");
+    let saved = std::env::temp_dir().join(format!("coca-forward-{}.safetensors", std::process::id()));
+    let (ok, stdout, stderr) = coca(&[
+        "forward",
+        "--json",
+        "--output-labels",
+        "--text",
+        "a photo of a cat",
+        "--save",
+        saved.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let got = load_expected(&saved);
+    std::fs::remove_file(&saved).unwrap();
+    for name in ["image_features", "text_features", "logit_scale"] {
+        common::assert_close(name, &got[name].f32(), &want[name].f32(), 1e-4);
+    }
+    assert_eq!(got["labels"].values, want["labels"].values, "labels are the text shifted by one");
+    let logits = &got["logits"];
+    let (positions, vocab) = (logits.shape[1], logits.shape[2]);
+    assert_eq!(vec![positions, 64], want["logits_first_64_ids"].shape[1..].to_vec());
+    let first_ids: Vec<f32> = (0..positions).flat_map(|p| logits.f32()[p * vocab..p * vocab + 64].to_vec()).collect();
+    common::assert_close("logits[:, :, :64]", &first_ids, &want["logits_first_64_ids"].f32(), 1e-3);
+    common::assert_close("logits[:, :3, :]", &logits.f32()[..3 * vocab], &want["logits_first_positions"].f32(), 1e-3);
+
+    // The JSON line carries the same features and the best token at each position.
+    let line = &json_lines(&stdout)[0];
+    common::assert_close("json image_features", &floats(&line["image_features"]), &want["image_features"].f32(), 1e-4);
+    let first = &want["logits_first_positions"].values[..vocab];
+    let best = (0..vocab).max_by(|a, b| first[*a].total_cmp(&first[*b])).unwrap();
+    assert_eq!(line["top_tokens"][0][0][0], best as u64);
+
+    // Without text: image features and image token embeddings.
+    let (ok, stdout, stderr) = coca(&["forward", "--json", "--model", model.to_str().unwrap(), image.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let line = &json_lines(&stdout)[0];
+    common::assert_close("image-only features", &floats(&line["image_features"]), &want["image_features"].f32(), 1e-4);
+    assert!(line.get("text_features").is_none(), "{line}");
+}
+
+/// Reads the demo beam fixture written by `scripts/make_generation_fixtures.py`.
+fn demo_beam_fixture() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("generation/demo_beam.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn caption_beam_options_match_reference() {
+    let fixture = demo_beam_fixture();
+    let root = fixtures().join("../..");
+    let run = |case: &str, extra: &[&str]| {
+        let images = fixture["cases"][case]["images"].as_object().unwrap();
+        let (name, entry) = images.iter().next().unwrap();
+        let path = root.join(entry["path"].as_str().unwrap());
+        let mut args = vec!["caption", "--json"];
+        args.extend_from_slice(extra);
+        args.push(path.to_str().unwrap());
+        let (ok, stdout, stderr) = coca(&args);
+        assert!(ok, "{stderr}");
+        let got: Vec<Vec<u32>> = json_lines(&stdout)
+            .iter()
+            .map(|l| l["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect())
+            .collect();
+        assert_eq!(got, common::token_rows(&entry["tokens"]), "{case} {name}");
+    };
+    // The defaults: log-softmax scores, 6 beams in 3 groups.
+    run("beam_log_softmax_default", &[]);
+    run("beam_log_softmax_diversity", &["--diversity-penalty", "1.0"]);
+    run("beam_length_penalty_never", &["--num-beam-groups", "2", "--length-penalty", "2.0", "--early-stopping", "never"]);
+    run("beam_length_penalty_early", &["--num-beam-groups", "1", "--length-penalty", "0.5", "--early-stopping", "true"]);
+    run("beam_raw_length_penalty", &["--beam-scoring", "raw_logits", "--length-penalty", "0"]);
+    run("beam_n_best", &["--num-return-sequences", "3"]);
+}
+
+#[test]
+fn caption_prefix_and_fixed_length_reach_the_tokens() {
+    // tests/parity.rs checks prefixes and fixed lengths against open_clip; this checks that the
+    // CLI passes them on: the caption starts with the prefix's tokens and has --seq-len tokens.
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("generation/small.json")).unwrap()).unwrap();
+    let prefix = common::prefix(&fixture["cases"]["greedy_prefix"]["args"]).unwrap();
+    let image = fixtures().join("../../examples/images/shapes-1.png");
+    let (ok, stdout, stderr) = coca(&[
+        "caption",
+        "--json",
+        "--generation",
+        "top_k",
+        "--prefix",
+        "a photo of",
+        "--seq-len",
+        "12",
+        "--fixed-output-length",
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let tokens: Vec<u64> =
+        json_lines(&stdout)[0]["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    // "a photo of" is [320, 1125, 539] in CLIP's vocabulary, the fixture's prefix.
+    assert_eq!(tokens[1..4].iter().map(|t| *t as u32).collect::<Vec<_>>(), prefix);
+    assert_eq!(tokens.len(), 12, "--fixed-output-length pads to --seq-len");
+}
+
+#[test]
+fn caption_stop_string_ends_the_caption() {
+    let image = fixtures().join("../../examples/images/shapes-1.png");
+    let caption = |extra: &[&str]| -> String {
+        let mut args = vec!["caption", "--json", "--generation", "top_k"];
+        args.extend_from_slice(extra);
+        args.push(image.to_str().unwrap());
+        let (ok, stdout, stderr) = coca(&args);
+        assert!(ok, "{stderr}");
+        json_lines(&stdout)[0]["caption"].as_str().unwrap().to_string()
+    };
+    // examples/images/README.md: shapes-1.png shows "a blue circle left of a blue triangle".
+    let full = caption(&[]);
+    assert_eq!(full, "a blue circle left of a blue triangle");
+    assert_eq!(caption(&["--stop", "circle"]), "a blue circle");
+    assert_eq!(caption(&["--stop", "triangle", "--stop", "left"]), "a blue circle left");
+}
+
+#[test]
+fn caption_rejects_bad_generation_options() {
+    let image = fixtures().join("../../examples/images/shapes-1.png");
+    let image = image.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--beam-scoring", "softmax"], "unknown beam scoring `softmax`"),
+        (&["--early-stopping", "maybe"], "unknown early stopping `maybe`"),
+        (&["--num-return-sequences", "7"], "num_return_sequences must be between 1 and num_beams (6)"),
+        (&["--generation", "top_k", "--num-return-sequences", "2"], "needs beam search"),
+        (&["--diversity-penalty", "1", "--num-beams", "12", "--num-beam-groups", "2"], "candidates per beam"),
+        (&["--stop", ""], "stop string 0 is empty"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["caption"];
+        args.extend_from_slice(extra);
+        args.push(image);
+        let (ok, _, stderr) = coca(&args);
+        assert!(!ok, "{extra:?} should fail");
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+    }
+}

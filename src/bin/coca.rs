@@ -33,6 +33,8 @@ enum Command {
     Classify(ClassifyArgs),
     /// Log-likelihood of a caption for each image, per token and in total.
     Score(ScoreArgs),
+    /// open_clip's forward pass: features, logit scale and bias, decoder logits and labels.
+    Forward(ForwardArgs),
     /// Print the GPU adapter, backend, driver, limits and features.
     Info(GpuArgs),
 }
@@ -91,6 +93,34 @@ struct CaptionArgs {
     /// Penalty for tokens already in the caption (1.0: none; above 1 discourages repeats).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
+    /// Beam scores: log_softmax (sums of log-probabilities) or raw_logits (open_clip 3.3.0's sums
+    /// of logits, which favor longer captions).
+    #[arg(long, default_value = "log_softmax")]
+    beam_scoring: String,
+    /// Diverse beam search: score penalty per earlier beam group that picked the same token.
+    #[arg(long, default_value_t = 0.0)]
+    diversity_penalty: f32,
+    /// Finished beams' scores are divided by length^length_penalty (above 0 favors longer captions).
+    #[arg(long, default_value_t = 1.0)]
+    length_penalty: f64,
+    /// When beam search stops: false (heuristic), true (as soon as enough beams end) or never.
+    #[arg(long, default_value = "false")]
+    early_stopping: String,
+    /// Captions per image from beam search, best first.
+    #[arg(long, default_value_t = 1)]
+    num_return_sequences: usize,
+    /// Text the caption continues, e.g. "a photo of".
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Stop a caption once its text contains this string (repeat for several).
+    #[arg(long = "stop")]
+    stop_strings: Vec<String>,
+    /// Sampling sees only the last this many tokens, as open_clip's max_seq_len.
+    #[arg(long, default_value_t = 77)]
+    max_seq_len: usize,
+    /// Pad every caption's tokens to --seq-len with the pad token.
+    #[arg(long)]
+    fixed_output_length: bool,
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -148,6 +178,31 @@ struct ScoreArgs {
 }
 
 #[derive(Args)]
+struct ForwardArgs {
+    /// Image files (PNG, JPEG, WebP, GIF, BMP), run as one batch.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Text for teacher forcing, tokenized to the context length as open_clip does. Without it
+    /// the output has image features and image token embeddings only.
+    #[arg(long)]
+    text: Option<String>,
+    /// Also return the labels (the text shifted by one) and logits for all positions but the last.
+    #[arg(long)]
+    output_labels: bool,
+    /// Best tokens to print per position.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Write every output tensor, logits included, to this .safetensors file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object per image per line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct EmbedTextArgs {
     /// Texts to embed, each at most the model's context length in tokens (76 for CoCa).
     #[arg(required = true)]
@@ -170,6 +225,7 @@ fn main() -> ExitCode {
         Command::EmbedText(args) => embed_text(args),
         Command::Classify(args) => classify(args),
         Command::Score(args) => score(args),
+        Command::Forward(args) => forward(args),
         Command::Info(args) => info(args),
     };
     match result {
@@ -318,6 +374,14 @@ fn caption(args: CaptionArgs) -> Result<()> {
         min_seq_len: args.min_seq_len,
         seed: args.seed,
         repetition_penalty: args.repetition_penalty,
+        beam_scoring: args.beam_scoring.parse()?,
+        diversity_penalty: args.diversity_penalty,
+        length_penalty: args.length_penalty,
+        early_stopping: args.early_stopping.parse()?,
+        num_return_sequences: args.num_return_sequences,
+        stop_strings: args.stop_strings.clone(),
+        max_seq_len: args.max_seq_len,
+        fixed_output_length: args.fixed_output_length,
         ..GenerationConfig::default()
     };
     if args.batch_size == 0 {
@@ -334,14 +398,20 @@ fn caption(args: CaptionArgs) -> Result<()> {
         let clock = std::time::Instant::now();
         let pixels = preprocess(&coca, chunk, &bytes)?;
         let preprocess_ms = clock.elapsed().as_secs_f64() * 1000.0;
-        let captions = pollster::block_on(coca.caption_pixels(&pixels, chunk.len(), &config, None))?;
+        let captions =
+            pollster::block_on(coca.caption_pixels(&pixels, chunk.len(), &config, args.prefix.as_deref()))?;
         let stats = coca.last_generation.clone();
-        for (path, caption) in chunk.iter().zip(captions) {
+        // Beam search may return several captions per image, best first.
+        let per_image = captions.len() / chunk.len();
+        for (index, caption) in captions.into_iter().enumerate() {
+            let path = &chunk[index / per_image];
             let line = if args.json {
                 serde_json::json!({
                     "image": path.display().to_string(),
+                    "rank": index % per_image,
                     "caption": caption.text,
                     "tokens": caption.tokens,
+                    "score": caption.score,
                     "timings_ms": {
                         "load": load_ms,
                         "preprocess": preprocess_ms,
@@ -353,6 +423,8 @@ fn caption(args: CaptionArgs) -> Result<()> {
                     "batch": chunk.len(),
                 })
                 .to_string()
+            } else if per_image > 1 {
+                format!("{}\t{}\t{}", path.display(), index % per_image, caption.text)
             } else {
                 format!("{}\t{}", path.display(), caption.text)
             };
@@ -459,6 +531,115 @@ fn score(args: ScoreArgs) -> Result<()> {
             format!("{}\t{:.4}\t({} tokens)", path.display(), total, tokens.len())
         };
         writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
+    }
+    Ok(())
+}
+
+/// The best `top` (token, logit) pairs of a row of logits.
+fn best_tokens(row: &[f32], top: usize) -> Vec<(u32, f32)> {
+    let mut order: Vec<u32> = (0..row.len() as u32).collect();
+    order.sort_by(|a, b| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b)));
+    order.into_iter().take(top).map(|id| (id, row[id as usize])).collect()
+}
+
+fn forward(args: ForwardArgs) -> Result<()> {
+    let mut coca = load(&args.model)?;
+    let batch = args.images.len();
+    let bytes = read_images(&args.images)?;
+    let pixels = preprocess(&coca, &args.images, &bytes)?;
+    let mut tensors: Vec<(String, Vec<usize>, safetensors::Dtype, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, shape: Vec<usize>, values: Vec<f32>| {
+        tensors.push((name.to_string(), shape, safetensors::Dtype::F32, bytemuck::cast_slice(&values).to_vec()));
+    };
+    let mut lines = Vec::new();
+    match &args.text {
+        None => {
+            let (features, embs) = pollster::block_on(coca.encode_image_with_embs(&pixels, batch, true))?;
+            let dim = coca.model.dims.embed_dim;
+            for (path, feature) in args.images.iter().zip(&features) {
+                lines.push(serde_json::json!({
+                    "image": path.display().to_string(),
+                    "image_features": feature,
+                    "image_embs_shape": [coca.model.dims.pooler_queries - 1, dim],
+                }));
+            }
+            add("image_features", vec![batch, dim], features.concat());
+            add("image_embs", vec![batch, coca.model.dims.pooler_queries - 1, dim], embs.concat());
+        }
+        Some(text) => {
+            let ids = coca.tokenizer.tokenize_strict(&[text.as_str()], coca.context_length())?.remove(0);
+            let rows = vec![ids; batch];
+            let out = pollster::block_on(coca.forward(&pixels, &rows, args.output_labels))?;
+            let positions = out.logits[0].len();
+            let vocab = coca.model.dims.vocab_size;
+            let dim = coca.model.dims.embed_dim;
+            for (b, path) in args.images.iter().enumerate() {
+                let top: Vec<Vec<serde_json::Value>> = out.logits[b]
+                    .iter()
+                    .map(|row| {
+                        best_tokens(row, args.top).into_iter().map(|(id, v)| serde_json::json!([id, v])).collect()
+                    })
+                    .collect();
+                lines.push(serde_json::json!({
+                    "image": path.display().to_string(),
+                    "image_features": out.image_features[b],
+                    "text_features": out.text_features[b],
+                    "logit_scale": out.logit_scale,
+                    "logit_bias": out.logit_bias,
+                    "labels": out.labels.as_ref().map(|l| &l[b]),
+                    "logits_shape": [positions, vocab],
+                    "top_tokens": top,
+                }));
+            }
+            add("image_features", vec![batch, dim], out.image_features.concat());
+            add("text_features", vec![batch, dim], out.text_features.concat());
+            add("logits", vec![batch, positions, vocab], out.logits.concat().concat());
+            add("logit_scale", vec![], vec![out.logit_scale]);
+            if let Some(bias) = out.logit_bias {
+                add("logit_bias", vec![], vec![bias]);
+            }
+            if let Some(labels) = &out.labels {
+                let values: Vec<i64> = labels.concat().into_iter().map(i64::from).collect();
+                tensors.push((
+                    "labels".into(),
+                    vec![batch, positions],
+                    safetensors::Dtype::I64,
+                    bytemuck::cast_slice(&values).to_vec(),
+                ));
+            }
+        }
+    }
+    if let Some(path) = &args.save {
+        let views = tensors
+            .iter()
+            .map(|(name, shape, dtype, data)| {
+                safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).map(|view| (name.clone(), view))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidArgument(format!("cannot build the output tensors: {e}")))?;
+        let bytes = safetensors::tensor::serialize(views, None)
+            .map_err(|e| Error::InvalidArgument(format!("cannot serialize the output tensors: {e}")))?;
+        std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.clone(), source })?;
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let text = if args.json {
+            line.to_string()
+        } else {
+            let mut summary = format!("{}\timage_features[{}]", line["image"].as_str().unwrap_or(""), line["image_features"].as_array().map_or(0, |a| a.len()));
+            if let Some(top) = line["top_tokens"].as_array() {
+                let first: Vec<String> = top
+                    .iter()
+                    .map(|position| {
+                        let id = position[0][0].as_u64().unwrap_or(0) as u32;
+                        coca.tokenizer.decode(&[id]).unwrap_or_default()
+                    })
+                    .collect();
+                summary.push_str(&format!("\tlogit_scale {}\tbest token per position: {}", line["logit_scale"], first.join("|")));
+            }
+            summary
+        };
+        writeln!(out, "{text}").map_err(|e| Error::io("standard output", e))?;
     }
     Ok(())
 }
