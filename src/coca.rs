@@ -438,7 +438,7 @@ impl Coca {
         start.extend_from_slice(prefix.unwrap_or(&[]));
         if start.len() >= config.seq_len {
             return Err(Error::InvalidArgument(format!(
-                "the prefix has {} tokens with the start token, not below seq_len {}",
+                "the prefix has {} tokens with the start token, not below seq_len {}; shorten the prefix or raise seq_len",
                 start.len(),
                 config.seq_len
             )));

@@ -100,7 +100,12 @@ fn batch_captions_equal_single_captions() {
     let mut coca = demo_model();
     let expected = expected();
     let images: Vec<Vec<u8>> = expected["images"].as_object().unwrap().values().take(8).map(image_bytes).collect();
-    for config in [GenerationConfig::greedy(), GenerationConfig { num_beam_groups: 1, ..Default::default() }] {
+    let configs = [
+        GenerationConfig::greedy(),
+        GenerationConfig { num_beam_groups: 1, ..Default::default() },
+        GenerationConfig { diversity_penalty: 1.0, ..Default::default() },
+    ];
+    for config in configs {
         let batch = pollster::block_on(coca.caption(&images, &config)).unwrap();
         assert_eq!(batch.len(), images.len());
         for (i, image) in images.iter().enumerate() {
@@ -184,4 +189,40 @@ fn streaming_reports_tokens_and_can_stop() {
     }))
     .unwrap();
     assert_eq!(stopped[0].tokens, full[0].tokens[..3].to_vec(), "start token plus two streamed tokens");
+}
+
+fn shapes_1() -> Vec<u8> {
+    // examples/images/README.md: "a blue circle left of a blue triangle".
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images/shapes-1.png")).unwrap()
+}
+
+#[test]
+fn stop_strings_end_sampled_and_beam_captions() {
+    let mut coca = demo_model();
+    let image = shapes_1();
+    let full = pollster::block_on(coca.caption(&[image.clone()], &GenerationConfig::greedy())).unwrap().remove(0);
+    assert_eq!(full.text, "a blue circle left of a blue triangle");
+    for base in [GenerationConfig::greedy(), GenerationConfig::default()] {
+        let config = GenerationConfig { stop_strings: vec!["circle".into()], ..base };
+        let caption = pollster::block_on(coca.caption(&[image.clone()], &config)).unwrap().remove(0);
+        assert_eq!(caption.text, "a blue circle", "{:?}", config.generation_type);
+        // The stopped caption is the full one cut after the token that completes "circle".
+        let cut = caption.tokens.iter().position(|t| *t == 49407).unwrap_or(caption.tokens.len());
+        assert_eq!(caption.tokens[..cut], full.tokens[..cut], "{:?}", config.generation_type);
+    }
+}
+
+#[test]
+fn sampling_with_the_same_seed_repeats() {
+    let mut coca = demo_model();
+    let image = shapes_1();
+    let sample = |coca: &mut Coca, seed: u64| {
+        let config =
+            GenerationConfig { generation_type: GenerationType::TopK, top_k: 8, temperature: 4.0, seed, ..Default::default() };
+        pollster::block_on(coca.caption(&[image.clone()], &config)).unwrap().remove(0).tokens
+    };
+    let first = sample(&mut coca, 7);
+    assert_eq!(first, sample(&mut coca, 7), "same seed, same tokens");
+    let others: std::collections::HashSet<Vec<u32>> = (0..6).map(|seed| sample(&mut coca, seed)).collect();
+    assert!(others.len() > 1, "six seeds at temperature 4 gave one caption: {others:?}");
 }

@@ -94,6 +94,16 @@ fn invalid_generation_options_are_rejected() {
         (GenerationConfig { top_k: 0, ..GenerationConfig::greedy() }, "top_k must be between 1 and"),
         (GenerationConfig { num_beams: 1, num_beam_groups: 1, ..Default::default() }, "num_beams must be at least 2"),
         (GenerationConfig { repetition_penalty: 0.0, ..Default::default() }, "repetition_penalty must be a positive number"),
+        (GenerationConfig { diversity_penalty: -1.0, ..Default::default() }, "diversity_penalty must be zero or positive"),
+        (GenerationConfig { length_penalty: f64::NAN, ..Default::default() }, "length_penalty must be a finite number"),
+        (GenerationConfig { num_return_sequences: 0, ..Default::default() }, "num_return_sequences must be between 1 and num_beams"),
+        (GenerationConfig { num_return_sequences: 2, ..GenerationConfig::greedy() }, "needs beam search"),
+        (GenerationConfig { max_seq_len: 0, ..GenerationConfig::greedy() }, "max_seq_len must be at least 1"),
+        (GenerationConfig { stop_strings: vec!["".into()], ..Default::default() }, "stop string 0 is empty"),
+        (
+            GenerationConfig { num_beams: 12, num_beam_groups: 2, diversity_penalty: 0.5, ..Default::default() },
+            "a diversity penalty needs (num_beam_groups + 1) x beams per group = 18 candidates",
+        ),
     ];
     for (config, expected) in cases {
         let message = config.validate(76).unwrap_err().to_string();
@@ -101,6 +111,10 @@ fn invalid_generation_options_are_rejected() {
     }
     let message = "sampling".parse::<GenerationType>().unwrap_err().to_string();
     assert!(message.contains("unknown generation type `sampling`"), "{message}");
+    let message = "softmax".parse::<coca_wgpu::BeamScoring>().unwrap_err().to_string();
+    assert!(message.contains("use log_softmax (default) or raw_logits"), "{message}");
+    let message = "sometimes".parse::<coca_wgpu::EarlyStopping>().unwrap_err().to_string();
+    assert!(message.contains("use false (default), true or never"), "{message}");
 }
 
 #[test]
@@ -150,4 +164,19 @@ fn buffers_over_the_device_limit_are_rejected() {
     let rows = (limit / 4 / 1024 + 1) as usize;
     let error = graph.input("huge", &[rows, 1024], coca_wgpu::graph::DType::F32).err().expect("over the limit");
     assert!(matches!(error, Error::BufferTooLarge { .. }), "{error}");
+}
+
+#[test]
+fn prefix_longer_than_seq_len_is_an_error() {
+    let config = small_config();
+    let weights = small_weights(&config);
+    let mut coca = Coca::new(context(), config, weights).unwrap();
+    let size = coca.image_size();
+    let pixels = vec![0.0f32; 3 * size * size];
+    let prefix = "a photo of ".repeat(12);
+    for generation in [GenerationConfig::greedy(), GenerationConfig::default()] {
+        let error = pollster::block_on(coca.caption_pixels(&pixels, 1, &generation, Some(prefix.as_str()))).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("the prefix has 37 tokens with the start token, not below seq_len 30"), "{message}");
+    }
 }

@@ -64,6 +64,17 @@ fn check_logits(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected
     let slice = &expected["logits"];
     let got: Vec<f32> = (0..slice.shape[1]).flat_map(|p| out.logits[0][p].clone()).collect();
     assert_close(&format!("{case} logits[0, :{}, :]", slice.shape[1]), &got, &slice.f32(), 1e-3);
+
+    // open_clip's forward(image, text, image_latent=..., image_embs=...) from encode_image's outputs.
+    let (latent, embs) = pollster::block_on(coca.encode_image_with_embs(&image, batch, true)).unwrap();
+    let again = pollster::block_on(coca.forward_with_image_embs(&latent, &embs, &text, true)).unwrap();
+    let got: Vec<f32> = (0..batch).flat_map(|b| (0..positions).flat_map(|p| again.logits[b][p][..ids].to_vec()).collect::<Vec<_>>()).collect();
+    assert_close(&format!("{case} logits from image_embs"), &got, &first.f32(), 1e-3);
+    assert_close(&format!("{case} text_features from image_embs"), &flat(&again.text_features), &expected["text_features"].f32(), 1e-4);
+    assert_close(&format!("{case} image_latent passed through"), &flat(&again.image_features), &expected["image_features"].f32(), 1e-4);
+    let short = vec![vec![0.0; 3]; batch];
+    let error = pollster::block_on(coca.forward_with_image_embs(&latent, &short, &text, true)).unwrap_err();
+    assert!(error.to_string().contains("image_embs rows must have"), "{error}");
 }
 
 fn check_generation(case: &str, coca: &mut Coca, expected: &HashMap<String, Expected>, meta: &serde_json::Value) {
