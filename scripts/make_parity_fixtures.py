@@ -20,6 +20,9 @@ Cases:
 * small_quickgelu: the same sizes with quick_gelu, vision width equal to embed_dim (so the pooler
   uses a fused in_proj_weight) and a logit_bias, with synthesized weights.
 * vit_b_32: open_clip's built-in coca_ViT-B-32 config with synthesized weights, batch 1.
+* vit_l_14: open_clip's built-in coca_ViT-L-14 config with synthesized weights, batch 1. Its
+  49408 x 768 token embedding and vocabulary projection (152 MB each in f32) exceed a 128 MiB
+  storage binding, so coca-wgpu stores them in parts.
 
 The pixel input is synth_input_image(batch, image_size), fed to the model as already preprocessed.
 Rerun from the repository root (took about 4 minutes on 2 CPU cores shared with other jobs):
@@ -138,6 +141,15 @@ CASES = {
         "batch": 1,
         "seq_len": 30,
         "logits_slice": {"batch": [0, 1], "positions": [0, 6]},
+        "max_folder_bytes": 3_200_000,
+    },
+    "vit_l_14": {
+        "cfg": None,  # filled from open_clip's built-in coca_ViT-L-14 config
+        "builtin": "coca_ViT-L-14",
+        "weights": "synthesized",
+        "batch": 1,
+        "seq_len": 20,
+        "logits_slice": {"batch": [0, 1], "positions": [0, 4]},
         "max_folder_bytes": 3_200_000,
     },
 }

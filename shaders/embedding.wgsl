@@ -18,8 +18,10 @@ struct TokenParams {
     append_cls: u32,
     dynamic_pos: u32,  // 1: the position of token 0 is the step's `pos` (one-token decode step)
     vocab: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The table may be one part of a token embedding split by rows (over the binding size
+    // limit): it holds ids first_id .. first_id + table_rows - 1, and only those tokens are written.
+    first_id: u32,
+    table_rows: u32,
 }
 
 @group(0) @binding(0) var<uniform> tp: TokenParams;
@@ -41,10 +43,14 @@ fn embed_tokens(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) 
     }
     let out_base = (b * out_len + i) * tp.width;
     if (i < tp.len) {
-        // The host validates ids; the clamp only keeps a bad id inside the table.
+        // The host validates ids; the clamp only keeps a bad id inside the vocabulary.
         let id = min(ids[b * tp.len + i], tp.vocab - 1u);
+        if (id < tp.first_id || id - tp.first_id >= tp.table_rows) {
+            return;
+        }
+        let row = id - tp.first_id;
         for (var d = t; d < tp.width; d = d + 64u) {
-            token_out[out_base + d] = token_table[id * tp.width + d] + pos_table[pos * tp.width + d];
+            token_out[out_base + d] = token_table[row * tp.width + d] + pos_table[pos * tp.width + d];
         }
     } else {
         for (var d = t; d < tp.width; d = d + 64u) {

@@ -1,4 +1,5 @@
-// Linear layer: y[m, n] = act(sum_k x[m, k] * w[n, k] + bias[n]) + residual[m, n].
+// Linear layer: y[m, n] = act(sum_k x[m, k] * w[n, k] + bias[n]) + residual[m, n], stored at
+// y[m * ldy + col_offset + n].
 // The weight has PyTorch's nn.Linear layout [out_features, in_features], so both operands are read
 // along k with vec4 loads; the host guarantees k % 4 == 0.
 //
@@ -23,7 +24,13 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    _pad: u32,
+    // Row stride of y and the column where this weight's outputs start: a weight split by rows
+    // (over the binding size limit) fills its columns of one output with one dispatch per part.
+    ldy: u32,
+    col_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -52,7 +59,7 @@ fn epilogue(row: u32, col: u32, sum: f32) {
     } else if (ACT == 2u) {
         v = v / (1.0 + exp(-1.702 * v));
     }
-    let idx = row * p.n + col;
+    let idx = row * p.ldy + p.col_offset + col;
     if (HAS_RESIDUAL) {
         v = v + residual[idx];
     }

@@ -226,3 +226,49 @@ fn sampling_with_the_same_seed_repeats() {
     let others: std::collections::HashSet<Vec<u32>> = (0..6).map(|seed| sample(&mut coca, seed)).collect();
     assert!(others.len() > 1, "six seeds at temperature 4 gave one caption: {others:?}");
 }
+
+/// The demo checkpoint (stored in f16) saved again in f32 and in bf16 gives open_clip's tokens:
+/// f32 holds the same values, bf16 rounds every weight to 8 significant bits.
+#[test]
+fn f32_and_bf16_copies_of_the_demo_checkpoint_give_the_same_tokens() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo");
+    let config = std::fs::read_to_string(dir.join("open_clip_config.json")).unwrap();
+    let f16_bytes = std::fs::read(dir.join("open_clip_model.safetensors")).unwrap();
+    let weights = coca_wgpu::model::weights::HostWeights::from_safetensors(&f16_bytes, "demo").unwrap();
+    let mut names: Vec<&String> = weights.tensors.keys().collect();
+    names.sort();
+    let save = |dtype: safetensors::Dtype| -> Vec<u8> {
+        let data: Vec<Vec<u8>> = names
+            .iter()
+            .map(|name| {
+                let values = &weights.tensors[*name].data;
+                match dtype {
+                    safetensors::Dtype::F32 => bytemuck::cast_slice(values).to_vec(),
+                    _ => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+                }
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = names
+            .iter()
+            .zip(&data)
+            .map(|(name, bytes)| {
+                let shape = weights.tensors[*name].shape.clone();
+                ((*name).clone(), safetensors::tensor::TensorView::new(dtype, shape, bytes).unwrap())
+            })
+            .collect();
+        safetensors::tensor::serialize(views, None).unwrap()
+    };
+    let expected = expected();
+    let entries: Vec<(&String, &serde_json::Value)> = expected["images"].as_object().unwrap().iter().take(4).collect();
+    for (label, dtype) in [("f32", safetensors::Dtype::F32), ("bf16", safetensors::Dtype::BF16)] {
+        let bytes = save(dtype);
+        let mut coca = Coca::from_bytes(context(), &config, &bytes, label).unwrap();
+        for mode in ["greedy", "beam"] {
+            let generation = generation_config(&expected["generation"][mode]);
+            for (name, entry) in &entries {
+                let captions = pollster::block_on(coca.caption(&[image_bytes(entry)], &generation)).unwrap();
+                assert_eq!(captions[0].tokens, tokens(&entry[mode]["tokens"]), "{label} {mode} tokens for {name}");
+            }
+        }
+    }
+}

@@ -11,6 +11,10 @@ use coca_wgpu::{Coca, CocaConfig};
 use common::{assert_close, context, fixtures, load_expected, Expected};
 
 fn load_case(case: &str) -> (Coca, HashMap<String, Expected>, serde_json::Value) {
+    load_case_with(case, context())
+}
+
+fn load_case_with(case: &str, ctx: coca_wgpu::GpuContext) -> (Coca, HashMap<String, Expected>, serde_json::Value) {
     let dir = fixtures().join("parity").join(case);
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let expected = load_expected(&dir.join("expected.safetensors"));
@@ -25,7 +29,21 @@ fn load_case(case: &str) -> (Coca, HashMap<String, Expected>, serde_json::Value)
         let weights = HostWeights::synthesized(&dims, config.init_logit_bias.is_some());
         (config, weights)
     };
-    (Coca::new(context(), config, weights).unwrap(), expected, meta)
+    (Coca::new(ctx, config, weights).unwrap(), expected, meta)
+}
+
+/// With a binding limit of 4 MiB, the `small` checkpoint's 6.3 MB token embedding and vocabulary
+/// projection are stored in two parts each (as ViT-L-14's are on a 128 MiB limit); the features and the
+/// generated tokens must still match open_clip.
+#[test]
+fn weights_over_the_binding_limit_are_split_into_parts() {
+    let mut ctx = context();
+    ctx.limits.max_storage_buffer_binding_size = 4 << 20;
+    let (mut coca, expected, meta) = load_case_with("small", ctx);
+    assert_eq!(coca.model.parts.get("text.token_embedding.weight"), Some(&2), "49408 x 32 floats in 4 MiB parts");
+    assert_eq!(coca.model.parts.get("text_decoder.text_projection"), Some(&2));
+    check_features("small split", &mut coca, &expected);
+    check_generation("small split", &mut coca, &expected, &meta);
 }
 
 fn flat(rows: &[Vec<f32>]) -> Vec<f32> {
@@ -105,6 +123,20 @@ fn small_quick_gelu_fused_pooler_matches_open_clip() {
     check_features("small_quickgelu", &mut coca, &expected);
     check_logits("small_quickgelu", &mut coca, &expected);
     check_generation("small_quickgelu", &mut coca, &expected, &meta);
+}
+
+/// The full coca_ViT-L-14 architecture; its vocabulary-sized tables are stored in parts when they
+/// exceed the device's binding limit (lavapipe's is 128 MiB).
+#[test]
+fn vit_l_14_synthesized_matches_open_clip() {
+    let (mut coca, expected, meta) = load_case("vit_l_14");
+    let table_bytes = 49408 * 768 * 4;
+    if table_bytes > coca.ctx.limits.max_storage_buffer_binding_size {
+        assert!(coca.model.parts.contains_key("text.token_embedding.weight"), "the 152 MB table is split");
+    }
+    check_features("vit_l_14", &mut coca, &expected);
+    check_logits("vit_l_14", &mut coca, &expected);
+    check_generation("vit_l_14", &mut coca, &expected, &meta);
 }
 
 #[test]

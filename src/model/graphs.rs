@@ -32,6 +32,14 @@ impl<'m> Binder<'m> {
         Ok(t)
     }
 
+    /// A weight's parts of consecutive rows (one part when it fits one binding).
+    pub fn w_parts(&mut self, graph: &mut Graph, name: &str) -> Result<Vec<Tensor>> {
+        match self.model.parts.get(name) {
+            Some(&count) => (0..count).map(|part| self.w(graph, &format!("{name}#{part}"))).collect(),
+            None => Ok(vec![self.w(graph, name)?]),
+        }
+    }
+
     fn activation(&self) -> Activation {
         if self.model.config.quick_gelu {
             Activation::QuickGelu
@@ -205,10 +213,10 @@ impl<'m> Binder<'m> {
     pub fn text(&mut self, g: &mut Graph, ids: Tensor) -> Result<(Tensor, Tensor)> {
         let d = self.model.dims.clone();
         let len = g.shape(ids)[1];
-        let table = self.w(g, "text.token_embedding.weight")?;
+        let table = self.w_parts(g, "text.token_embedding.weight")?;
         let pos = self.w(g, "text.positional_embedding")?;
         let cls = self.w(g, "text.cls_emb")?;
-        let mut x = g.embed_tokens("text.embeddings", ids, table, pos, Some(cls), false)?;
+        let mut x = g.embed_token_parts("text.embeddings", ids, &table, pos, Some(cls), false)?;
         for i in 0..d.text_layers {
             let mask = Some((ids, len, d.pad_id));
             x = self.self_attention_block(g, &format!("text.transformer.resblocks.{i}"), x, d.text_heads, true, mask)?;
@@ -232,8 +240,8 @@ impl<'m> Binder<'m> {
             x = self.cross_attention_block(g, i, x, kv, 1)?;
         }
         let x = self.ln(g, "text_decoder.ln_final", x)?;
-        let proj = self.w(g, "text_decoder.text_projection")?;
-        g.linear("logits", x, proj, None, Activation::None, None)
+        let proj = self.w_parts(g, "text_decoder.text_projection")?;
+        g.linear_parts("logits", x, &proj)
     }
 }
 
@@ -300,9 +308,9 @@ impl Binder<'_> {
 
         let tw = d.text_width;
         let text_cache = g.input("text KV cache", &[d.text_layers, rows, max_len, 2 * tw], DType::F32)?;
-        let table_ = self.w(g, "text.token_embedding.weight")?;
+        let table_ = self.w_parts(g, "text.token_embedding.weight")?;
         let pos = self.w(g, "text.positional_embedding")?;
-        let mut x = g.embed_tokens("text.embeddings", ids, table_, pos, None, true)?;
+        let mut x = g.embed_token_parts("text.embeddings", ids, &table_, pos, None, true)?;
         for i in 0..d.text_layers {
             let mask = Some((history, max_len, d.pad_id));
             x = self.cached_block(g, &format!("text.transformer.resblocks.{i}"), x, text_cache, i, d.text_heads, table, mask)?;
@@ -317,8 +325,8 @@ impl Binder<'_> {
             x = self.cross_attention_block(g, i, x, kv, rows_per_image)?;
         }
         let x = self.ln(g, "text_decoder.ln_final", x)?;
-        let proj = self.w(g, "text_decoder.text_projection")?;
-        let logits = g.linear("logits", x, proj, None, Activation::None, None)?;
+        let proj = self.w_parts(g, "text_decoder.text_projection")?;
+        let logits = g.linear_parts("logits", x, &proj)?;
         let best = g.top_k("best tokens", logits, k, eos_id, min_len, Some((history, max_len)), repetition_penalty, log_softmax)?;
         g.output(best);
         Ok(DecodeStep { ids, table, history, best, rows, max_len, vocab: d.vocab_size })

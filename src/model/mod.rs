@@ -36,6 +36,9 @@ pub struct CocaModel {
     /// The contrastive logit bias, for checkpoints that have one.
     pub logit_bias: Option<f32>,
     pub(crate) weights: HashMap<String, GpuTensor>,
+    /// Weights stored in parts because they exceed the binding size limit: name -> part count.
+    /// Part i is stored under `{name}#i` and holds consecutive rows.
+    pub parts: HashMap<String, usize>,
     /// Bytes of weights on the GPU.
     pub weight_bytes: u64,
 }
@@ -51,6 +54,7 @@ impl CocaModel {
             config,
             dims,
             weights: HashMap::new(),
+            parts: HashMap::new(),
             weight_bytes: 0,
         };
         let d = model.dims.clone();
@@ -64,11 +68,17 @@ impl CocaModel {
         for (name, rows, cols) in [
             ("visual.proj", d.embed_dim, d.embed_dim),
             ("text.text_projection", d.text_width, d.embed_dim),
-            ("text_decoder.text_projection", d.decoder_width, d.vocab_size),
         ] {
             let tensor = host.tensors.remove(name).expect("validated");
             model.put(ctx, name, &transpose(&tensor.data, rows, cols), &[cols, rows])?;
         }
+        // The vocabulary-sized tables (ViT-L-14's are 152 MB in f32) may exceed the binding size
+        // limit; the kernels that read them accept them in parts of whole rows.
+        let projection = host.tensors.remove("text_decoder.text_projection").expect("validated");
+        let projection = transpose(&projection.data, d.decoder_width, d.vocab_size);
+        model.put_rows(ctx, "text_decoder.text_projection", &projection, d.vocab_size, d.decoder_width)?;
+        let table = host.tensors.remove("text.token_embedding.weight").expect("validated");
+        model.put_rows(ctx, "text.token_embedding.weight", &table.data, d.vocab_size, d.text_width)?;
 
         let e = d.embed_dim;
         let pool_bias = host.tensors.remove("visual.attn_pool.attn.in_proj_bias").expect("validated");
@@ -119,6 +129,29 @@ impl CocaModel {
         });
         self.weight_bytes += bytes;
         self.weights.insert(name.to_string(), GpuTensor { buffer: Rc::new(buffer), shape: shape.to_vec() });
+        Ok(())
+    }
+
+    /// Uploads a [rows, cols] weight whole, or in parts of consecutive rows when it is larger
+    /// than the device's storage binding limit.
+    fn put_rows(&mut self, ctx: &GpuContext, name: &str, data: &[f32], rows: usize, cols: usize) -> Result<()> {
+        let bytes = (data.len() * 4) as u64;
+        let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+        if bytes <= limit {
+            return self.put(ctx, name, data, &[rows, cols]);
+        }
+        // Whole rows per part, a multiple of 4 for the kernels' vector loads.
+        let rows_per_part = ((limit / (cols as u64 * 4)) as usize) / 4 * 4;
+        if rows_per_part == 0 {
+            return ctx.check_buffer_size(&format!("one row of weight `{name}` [{rows}, {cols}]"), cols as u64 * 4 * 4);
+        }
+        let count = rows.div_ceil(rows_per_part);
+        for part in 0..count {
+            let start = part * rows_per_part;
+            let end = (start + rows_per_part).min(rows);
+            self.put(ctx, &format!("{name}#{part}"), &data[start * cols..end * cols], &[end - start, cols])?;
+        }
+        self.parts.insert(name.to_string(), count);
         Ok(())
     }
 

@@ -124,9 +124,59 @@ impl Graph<'_> {
         } else {
             [u32_of(OP, n.div_ceil(32))?, u32_of(OP, m.div_ceil(32))?, 1]
         };
-        let params = vec![u32_of(OP, m)?, u32_of(OP, n)?, u32_of(OP, k)?, 0];
+        let params = vec![u32_of(OP, m)?, u32_of(OP, n)?, u32_of(OP, k)?, u32_of(OP, n)?, 0, 0, 0, 0];
         let args = vec![x, w, bias.unwrap_or(dummy), residual.unwrap_or(dummy), y];
         self.push_node(kernel, params, args, workgroups)?;
+        Ok(y)
+    }
+
+    /// A linear layer without bias whose weight is split by rows into `parts` (each [n_i, k],
+    /// in order): the parts fill consecutive columns of one output [.., sum n_i]. Weights over
+    /// the device's binding size limit are stored this way.
+    pub fn linear_parts(&mut self, name: &str, x: Tensor, parts: &[Tensor]) -> Result<Tensor> {
+        const OP: &str = "linear";
+        match parts {
+            [] => return Err(Error::shape(OP, format!("`{name}`: no weight parts"))),
+            [whole] => return self.linear(name, x, *whole, None, Activation::None, None),
+            _ => {}
+        }
+        let x_shape = self.shape(x).to_vec();
+        let k = last_dim(&x_shape);
+        let mut n_total = 0;
+        for part in parts {
+            let shape = self.shape(*part).to_vec();
+            if shape.len() != 2 || shape[1] != k {
+                return Err(Error::shape(OP, format!("`{name}`: weight part {shape:?} does not match x {x_shape:?}")));
+            }
+            n_total += shape[0];
+        }
+        if k % 4 != 0 {
+            return Err(Error::shape(OP, format!("`{name}`: in_features {k} must be a multiple of 4")));
+        }
+        let m = rows_of(&x_shape);
+        let mut out_shape = x_shape.clone();
+        *out_shape.last_mut().unwrap() = n_total;
+        let y = self.temp(name, &out_shape, DType::F32)?;
+        let dummy = self.dummy();
+        let small = m <= 8;
+        let mut offset = 0;
+        for part in parts {
+            let n = self.shape(*part)[0];
+            let kernel = if small {
+                Kernel::LinearSmallM { activation: Activation::None, bias: false, residual: false }
+            } else {
+                Kernel::LinearTiled { activation: Activation::None, bias: false, residual: false }
+            };
+            let workgroups = if small {
+                [u32_of(OP, n.div_ceil(4 * 64))?, 1, 1]
+            } else {
+                [u32_of(OP, n.div_ceil(32))?, u32_of(OP, m.div_ceil(32))?, 1]
+            };
+            let params =
+                vec![u32_of(OP, m)?, u32_of(OP, n)?, u32_of(OP, k)?, u32_of(OP, n_total)?, u32_of(OP, offset)?, 0, 0, 0];
+            self.push_node(kernel, params, vec![x, *part, dummy, dummy, y], workgroups)?;
+            offset += n;
+        }
         Ok(y)
     }
 
@@ -250,9 +300,34 @@ impl Graph<'_> {
         cls: Option<Tensor>,
         dynamic_pos: bool,
     ) -> Result<Tensor> {
+        self.embed_token_parts(name, ids, &[token_table], pos_table, cls, dynamic_pos)
+    }
+
+    /// [`Graph::embed_tokens`] with the token table split by rows into `parts` (in id order),
+    /// as tables over the device's binding size limit are stored: one dispatch per part writes
+    /// the tokens whose ids it holds.
+    pub fn embed_token_parts(
+        &mut self,
+        name: &str,
+        ids: Tensor,
+        parts: &[Tensor],
+        pos_table: Tensor,
+        cls: Option<Tensor>,
+        dynamic_pos: bool,
+    ) -> Result<Tensor> {
         const OP: &str = "embed_tokens";
         let ids_shape = self.shape(ids).to_vec();
-        let table_shape = self.shape(token_table).to_vec();
+        let Some(first) = parts.first() else {
+            return Err(Error::shape(OP, format!("`{name}`: no token table")));
+        };
+        let mut table_shape = self.shape(*first).to_vec();
+        for part in &parts[1..] {
+            let shape = self.shape(*part).to_vec();
+            if shape.len() != 2 || table_shape.len() != 2 || shape[1] != table_shape[1] {
+                return Err(Error::shape(OP, format!("`{name}`: table parts {table_shape:?} and {shape:?} differ in width")));
+            }
+            table_shape[0] += shape[0];
+        }
         let pos_shape = self.shape(pos_table).to_vec();
         if ids_shape.len() != 2 || table_shape.len() != 2 || pos_shape.len() != 2 || self.dtype(ids) != DType::U32 {
             return Err(Error::shape(OP, format!("`{name}`: ids {ids_shape:?} must be u32 [batch, len], tables 2-D")));
@@ -271,12 +346,18 @@ impl Graph<'_> {
         }
         let out = self.temp(name, &[batch, out_len, width], DType::F32)?;
         let dummy = self.dummy();
-        let params = [batch, len, width, cls.is_some() as usize, dynamic_pos as usize, vocab, 0, 0]
-            .iter()
-            .map(|&v| u32_of(OP, v))
-            .collect::<Result<Vec<u32>>>()?;
         let workgroups = [u32_of(OP, out_len)?, u32_of(OP, batch)?, 1];
-        self.push_node(Kernel::EmbedTokens, params, vec![ids, token_table, pos_table, cls.unwrap_or(dummy), out], workgroups)?;
+        let mut first_id = 0;
+        for part in parts {
+            let rows = self.shape(*part)[0];
+            let params = [batch, len, width, cls.is_some() as usize, dynamic_pos as usize, vocab, first_id, rows]
+                .iter()
+                .map(|&v| u32_of(OP, v))
+                .collect::<Result<Vec<u32>>>()?;
+            let args = vec![ids, *part, pos_table, cls.unwrap_or(dummy), out];
+            self.push_node(Kernel::EmbedTokens, params, args, workgroups)?;
+            first_id += rows;
+        }
         Ok(out)
     }
 
