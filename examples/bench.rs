@@ -1,7 +1,8 @@
 //! Times coca-wgpu on a full-size architecture with synthesized weights: image encoding, greedy
-//! decoding and beam search, plus per-step dispatch and readback counts.
+//! decoding and beam search, a batch of images against as many single calls, plus per-step
+//! dispatch and readback counts.
 //!
-//! `cargo run --release --example bench -- [coca_ViT-B-32] [runs]`; compare with
+//! `cargo run --release --example bench -- [coca_ViT-B-32] [runs] [batch]`; compare with
 //! `python scripts/bench_open_clip.py` (open_clip on the CPU) on the same machine.
 
 use coca_wgpu::model::weights::HostWeights;
@@ -54,6 +55,20 @@ fn main() -> coca_wgpu::Result<()> {
     let batched = time(&format!("greedy batch of {batch}"), &mut coca, &|c| {
         pollster::block_on(c.generate(&many, batch, &greedy_config, None)).map(|_| ())
     })?;
+    // The same images as single calls, one after the other (the plans exist already).
+    let singles = |c: &mut Coca, config: &GenerationConfig| -> coca_wgpu::Result<()> {
+        for _ in 0..batch {
+            pollster::block_on(c.generate(&pixels, 1, config, None))?;
+        }
+        Ok(())
+    };
+    let greedy_singles = time(&format!("greedy, {batch} single calls"), &mut coca, &|c| singles(c, &greedy_config))?;
+    // The library's default beam search (6 beams in 3 groups, log-probability scores).
+    let default_beam = GenerationConfig { min_seq_len: 30 - 1, ..Default::default() };
+    let beam_batched = time(&format!("beam 6x3, batch of {batch}"), &mut coca, &|c| {
+        pollster::block_on(c.generate(&many, batch, &default_beam, None)).map(|_| ())
+    })?;
+    let beam_singles = time(&format!("beam 6x3, {batch} single calls"), &mut coca, &|c| singles(c, &default_beam))?;
 
     println!(
         "{}",
@@ -66,6 +81,11 @@ fn main() -> coca_wgpu::Result<()> {
             "beam_6x30_s": beam,
             "beam_steps": beam_stats.steps,
             "greedy_batch_s": batched,
+            "greedy_singles_s": greedy_singles,
+            "greedy_captions_per_s": { "batch": batch as f64 / batched, "single_calls": batch as f64 / greedy_singles },
+            "beam_6x3_batch_s": beam_batched,
+            "beam_6x3_singles_s": beam_singles,
+            "beam_6x3_captions_per_s": { "batch": batch as f64 / beam_batched, "single_calls": batch as f64 / beam_singles },
             "batch": batch,
             "dispatches_per_step": beam_stats.dispatches_per_step,
             "bytes_read_per_step_greedy": greedy_stats.bytes_read_per_step,

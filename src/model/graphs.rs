@@ -307,19 +307,25 @@ impl Binder<'_> {
         let history = g.input("history", &[rows, max_len], DType::U32)?;
 
         let tw = d.text_width;
-        let text_cache = g.input("text KV cache", &[d.text_layers, rows, max_len, 2 * tw], DType::F32)?;
+        // One cache per layer keeps each buffer small: batches of beams on wide models would
+        // pass the binding size limit with all layers in one buffer.
+        let text_caches = (0..d.text_layers)
+            .map(|i| g.input(&format!("text KV cache {i}"), &[1, rows, max_len, 2 * tw], DType::F32))
+            .collect::<Result<Vec<_>>>()?;
         let table_ = self.w_parts(g, "text.token_embedding.weight")?;
         let pos = self.w(g, "text.positional_embedding")?;
         let mut x = g.embed_token_parts("text.embeddings", ids, &table_, pos, None, true)?;
         for i in 0..d.text_layers {
             let mask = Some((history, max_len, d.pad_id));
-            x = self.cached_block(g, &format!("text.transformer.resblocks.{i}"), x, text_cache, i, d.text_heads, table, mask)?;
+            x = self.cached_block(g, &format!("text.transformer.resblocks.{i}"), x, text_caches[i], 0, d.text_heads, table, mask)?;
         }
 
         let dw = d.decoder_width;
-        let decoder_cache = g.input("decoder KV cache", &[d.decoder_layers, rows, max_len, 2 * dw], DType::F32)?;
+        let decoder_caches = (0..d.decoder_layers)
+            .map(|i| g.input(&format!("decoder KV cache {i}"), &[1, rows, max_len, 2 * dw], DType::F32))
+            .collect::<Result<Vec<_>>>()?;
         for i in 0..d.decoder_layers {
-            x = self.cached_block(g, &format!("text_decoder.resblocks.{i}"), x, decoder_cache, i, d.decoder_heads, table, None)?;
+            x = self.cached_block(g, &format!("text_decoder.resblocks.{i}"), x, decoder_caches[i], 0, d.decoder_heads, table, None)?;
             let (buffer, shape) = &cross_kv[i];
             let kv = g.external(&format!("cross kv {i}"), buffer.clone(), shape, DType::F32)?;
             x = self.cross_attention_block(g, i, x, kv, rows_per_image)?;
@@ -333,7 +339,8 @@ impl Binder<'_> {
     }
 
     /// Adds a self-attention block for one new token per row [rows, 1, width], appending its key
-    /// and value to layer `layer` of `cache` [layers, rows, max_len, 2 * width] at step.pos.
+    /// and value to layer `layer` of `cache` [layers, rows, max_len, 2 * width] at step.pos (the
+    /// decode step passes one cache per layer, so `layer` is 0).
     #[allow(clippy::too_many_arguments)]
     fn cached_block(
         &mut self,
