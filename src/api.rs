@@ -38,6 +38,8 @@ pub struct Caption {
     pub text: String,
     /// Token ids as open_clip's `generate` returns them, start token first.
     pub tokens: Vec<u32>,
+    /// The beam search score of this caption (its summed scores divided by
+    /// length^length_penalty); `None` for sampling.
     pub score: Option<f64>,
 }
 

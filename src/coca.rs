@@ -74,7 +74,9 @@ pub struct ForwardOutput {
     pub logits: Vec<Vec<Vec<f32>>>,
     /// The text shifted by one (`text[:, 1:]`), when labels were requested.
     pub labels: Option<Vec<Vec<u32>>>,
+    /// `logit_scale.exp()`: the temperature of the contrastive logits.
     pub logit_scale: f32,
+    /// The contrastive logit bias, for checkpoints that have one (SigLIP-style `init_logit_bias`).
     pub logit_bias: Option<f32>,
 }
 
@@ -90,19 +92,29 @@ pub struct Generation {
 /// Timings of the last `generate` call, in milliseconds.
 #[derive(Clone, Debug, Default)]
 pub struct GenerationStats {
+    /// Recording and planning the graphs; zero when the plans for this batch shape exist.
     pub plan_ms: f64,
+    /// The image stage: vision tower, pooler and cross-attention keys and values.
     pub encode_ms: f64,
+    /// All decode steps with their readback and the host-side search.
     pub decode_ms: f64,
+    /// Decode steps run (a prefix and a moved `max_seq_len` window add steps).
     pub steps: usize,
+    /// Kernel dispatches in one decode step, all in one submission.
     pub dispatches_per_step: usize,
+    /// Bytes read back from the GPU per decode step.
     pub bytes_read_per_step: usize,
 }
 
 /// A CoCa model on a GPU, with the tokenizer and image preprocessing that go with it.
 pub struct Coca {
+    /// The GPU device, queue, limits and compiled kernels.
     pub ctx: GpuContext,
+    /// The weights on the GPU and the architecture's sizes.
     pub model: CocaModel,
+    /// open_clip's CLIP tokenizer.
     pub tokenizer: Tokenizer,
+    /// Image decoding and preprocessing from the checkpoint's `preprocess_cfg`.
     pub preprocessor: Preprocessor,
     image_plans: HashMap<usize, ImagePlan>,
     text_plans: HashMap<usize, TextPlan>,

@@ -10,8 +10,11 @@ use crate::error::{Error, Result};
 /// The decoding strategy, with open_clip's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GenerationType {
+    /// `beam_search`: (group) beam search, one sequence per image or the n best.
     BeamSearch,
+    /// `top_k`: sampling among the k most likely tokens; k = 1 is greedy decoding.
     TopK,
+    /// `top_p`: nucleus sampling among the most likely tokens up to probability `top_p`.
     TopP,
 }
 
@@ -84,21 +87,32 @@ impl std::str::FromStr for EarlyStopping {
 /// Options of `CoCa.generate`, with open_clip 3.3.0's names and defaults.
 #[derive(Clone, Debug)]
 pub struct GenerationConfig {
+    /// The decoding strategy (`beam_search`, the default, `top_k` or `top_p`).
     pub generation_type: GenerationType,
     /// Maximum length of the output, the start token included.
     pub seq_len: usize,
+    /// Sampling feeds the model only the last `max_seq_len` tokens (open_clip's window; 77).
     pub max_seq_len: usize,
+    /// Sampling divides the logits by this before the softmax (1.0).
     pub temperature: f32,
+    /// The probability mass that `top_p` sampling keeps (0.1).
     pub top_p: f32,
+    /// The number of tokens that `top_k` sampling draws from (1, greedy).
     pub top_k: usize,
     /// `None` uses the model's pad id (0, which is also the token "!").
     pub pad_token_id: Option<u32>,
+    /// The end-of-text token id (49407).
     pub eos_token_id: u32,
+    /// The start-of-text token id (49406).
     pub sot_token_id: u32,
+    /// Beams per image (6).
     pub num_beams: usize,
+    /// Beam groups, searched in turn each step (3); `num_beams` must be a multiple.
     pub num_beam_groups: usize,
     /// The end token is masked until the sequence (start token included) has this length.
     pub min_seq_len: usize,
+    /// transformers' repetition penalty: logits of tokens already in the sequence are divided by
+    /// it when positive and multiplied when negative (1.0: none).
     pub repetition_penalty: f32,
     /// Pad every output to `seq_len` with the pad id.
     pub fixed_output_length: bool,
@@ -112,6 +126,7 @@ pub struct GenerationConfig {
     /// beam of an earlier group that picked the same token at this step. 0 (default) searches
     /// the groups independently, as open_clip 3.3.0 does.
     pub diversity_penalty: f32,
+    /// When a beam group stops (transformers' `early_stopping`).
     pub early_stopping: EarlyStopping,
     /// Beam search returns this many best hypotheses per image, best first (at most `num_beams`).
     pub num_return_sequences: usize,

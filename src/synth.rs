@@ -27,8 +27,15 @@ pub fn splitmix64(x: u64) -> u64 {
 /// Value distribution of a tensor: a constant, or `center + scale * v` with v in [-1, 1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
+    /// Every element is this value.
     Constant(f64),
-    Uniform { center: f64, scale: f64 },
+    /// `center + scale * v`, with v drawn from the name-seeded sequence in [-1, 1).
+    Uniform {
+        /// Middle of the value range.
+        center: f64,
+        /// Half-width of the value range.
+        scale: f64,
+    },
 }
 
 /// Returns the initialization rule for a tensor of open_clip's state dict.

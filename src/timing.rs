@@ -9,6 +9,7 @@ pub struct Stopwatch {
 }
 
 impl Stopwatch {
+    /// Starts a stopwatch at the current time.
     pub fn start() -> Self {
         Stopwatch {
             #[cfg(not(target_arch = "wasm32"))]
@@ -18,6 +19,7 @@ impl Stopwatch {
         }
     }
 
+    /// Returns the milliseconds elapsed since [`Stopwatch::start`].
     pub fn elapsed_ms(&self) -> f64 {
         #[cfg(not(target_arch = "wasm32"))]
         return self.start.elapsed().as_secs_f64() * 1000.0;
