@@ -191,6 +191,8 @@ fn tensor_values(name: &str, tensor: &TensorRef, data: &[u8], big_endian: bool) 
     if numel == 0 {
         return Ok(Vec::new());
     }
+    // NOTE: this bounds each tensor by its storage, not the sum: a crafted file in which many
+    // tensors view one large storage still expands to many copies of it in memory.
     if numel > storage.numel {
         return Err(format!(
             "tensor `{name}` ({}) has {numel} elements but its storage only {}: it is an expanded view (a stride \
