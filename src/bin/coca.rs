@@ -48,7 +48,8 @@ struct GpuArgs {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// `demo` (bundled), a folder with open_clip_config.json and a .safetensors file, or a .safetensors file.
+    /// `demo` (bundled), a folder with open_clip_config.json and a .safetensors file (or
+    /// open_clip_pytorch_model.bin), or a .safetensors or torch.save .bin weights file.
     #[arg(long, default_value = "demo")]
     model: String,
     /// Model config: a built-in name (coca_ViT-B-32, coca_ViT-L-14) or a JSON file. Default: the
@@ -264,16 +265,18 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
     let (folder, weights) = if path.is_dir() {
         (path.clone(), weights_in_folder(&path)?)
     } else if path.is_file() {
-        if path.extension().is_none_or(|x| x != "safetensors") {
+        if path.extension().is_none_or(|x| x != "safetensors" && x != "bin") {
             return Err(Error::InvalidArgument(format!(
-                "--model {}: not a .safetensors weights file; use `demo`, a model folder or a .safetensors file",
+                "--model {}: not a .safetensors or .bin weights file; use `demo`, a model folder, a .safetensors \
+                 file or a torch.save .bin file",
                 path.display()
             )));
         }
         (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.clone())
     } else {
         return Err(Error::InvalidArgument(format!(
-            "--model {}: no such file or folder; use `demo`, a model folder or a .safetensors file",
+            "--model {}: no such file or folder; use `demo`, a model folder, a .safetensors file or a torch.save \
+             .bin file",
             args.model
         )));
     };
@@ -293,8 +296,8 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
     Ok((config, Some(weights)))
 }
 
-/// Picks the weights file of a model folder: open_clip's file names first, else the only
-/// .safetensors file.
+/// Picks the weights file of a model folder: open_clip's safetensors names first, else the only
+/// .safetensors file, else open_clip_pytorch_model.bin.
 fn weights_in_folder(folder: &Path) -> Result<PathBuf> {
     for name in ["open_clip_model.safetensors", "model.safetensors"] {
         if folder.join(name).is_file() {
@@ -307,10 +310,12 @@ fn weights_in_folder(folder: &Path) -> Result<PathBuf> {
         .filter(|path| path.extension().is_some_and(|x| x == "safetensors"))
         .collect();
     found.sort();
+    let pytorch = folder.join("open_clip_pytorch_model.bin");
     match found.len() {
         1 => Ok(found.remove(0)),
+        0 if pytorch.is_file() => Ok(pytorch),
         0 => Err(Error::InvalidArgument(format!(
-            "no .safetensors file in {}; download the model's weights there",
+            "no .safetensors file and no open_clip_pytorch_model.bin in {}; download the model's weights there",
             folder.display()
         ))),
         _ => Err(Error::InvalidArgument(format!(
@@ -341,6 +346,9 @@ fn load(args: &ModelArgs) -> Result<Coca> {
     let (config, preprocess) = CocaConfig::from_json(&config_json)?;
     let preprocess = coca_wgpu::api::preprocess_config(preprocess, &config)?;
     let host = match &weights_path {
+        Some(path) if path.extension().is_some_and(|x| x == "bin") => {
+            HostWeights::from_pytorch(&read(path)?, &path.display().to_string())?
+        }
         Some(path) => HostWeights::from_safetensors(&read(path)?, &path.display().to_string())?,
         None => HostWeights::from_safetensors(DEMO_WEIGHTS, "the bundled demo model")?,
     };

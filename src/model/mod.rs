@@ -6,6 +6,7 @@
 
 pub mod config;
 mod graphs;
+mod pytorch;
 pub mod weights;
 
 use std::collections::HashMap;

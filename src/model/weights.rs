@@ -1,5 +1,5 @@
-//! Checkpoint tensors on the host: reading safetensors files (f32, f16 or bf16), synthesizing
-//! weights for tests, and checking names and shapes against the architecture.
+//! Checkpoint tensors on the host: reading safetensors files and torch.save archives (f32, f16 or
+//! bf16), synthesizing weights for tests, and checking names and shapes against the architecture.
 
 use std::collections::HashMap;
 
@@ -46,6 +46,16 @@ impl HostWeights {
             tensors.insert(name.to_string(), HostTensor { shape: view.shape().to_vec(), data: values });
         }
         Ok(HostWeights { tensors, source: source.to_string() })
+    }
+
+    /// Reads a `torch.save` archive's bytes, such as open_clip's `open_clip_pytorch_model.bin`,
+    /// without running its pickle: only dictionaries of tensors are accepted, unwrapped from a
+    /// `state_dict` entry and stripped of `module.` prefixes as open_clip does. f16 and bf16
+    /// tensors are widened to f32.
+    pub fn from_pytorch(bytes: &[u8], source: &str) -> Result<HostWeights> {
+        let tensors = crate::model::pytorch::read_state_dict(bytes)
+            .map_err(|reason| Error::Weights { file: source.to_string(), reason })?;
+        Ok(HostWeights { tensors: tensors.into_iter().collect(), source: source.to_string() })
     }
 
     /// Synthetic weights from [`crate::synth`] for every tensor of the architecture.
