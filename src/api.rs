@@ -44,12 +44,18 @@ pub struct Caption {
 }
 
 impl Coca {
-    /// Loads a model from an `open_clip_config.json` (or a bare model config) and a safetensors
-    /// file's bytes. `source` names the weights in error messages.
+    /// Loads a model from an `open_clip_config.json` (or a bare model config) and the bytes of a
+    /// safetensors file or of open_clip's `open_clip_pytorch_model.bin` (a PyTorch zip archive,
+    /// read without running its pickle). `source` names the weights in error messages.
     pub fn from_bytes(ctx: GpuContext, config_json: &str, weights: &[u8], source: &str) -> Result<Coca> {
         let (config, preprocess) = CocaConfig::from_json(config_json)?;
         let preprocess = preprocess_config(preprocess, &config)?;
-        let host = HostWeights::from_safetensors(weights, source)?;
+        // PyTorch checkpoints are zip archives; safetensors files start with a header length.
+        let host = if weights.starts_with(b"PK\x03\x04") {
+            HostWeights::from_pytorch(weights, source)?
+        } else {
+            HostWeights::from_safetensors(weights, source)?
+        };
         Coca::with_preprocess(ctx, config, host, preprocess)
     }
 

@@ -96,42 +96,64 @@ static CLIP_TOKENIZER_JSON: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_
 /// Errors from loading the tokenizer, tokenizing and decoding.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
+    /// The `tokenizers` crate could not parse the tokenizer JSON; carries its message.
     #[error(
         "failed to parse the tokenizer JSON: {0}. Pass a Hugging Face tokenizer.json with a byte-level \
          BPE model, such as assets/clip_tokenizer.json (rebuild it with scripts/make_tokenizer.py)"
     )]
     Load(String),
 
+    /// The tokenizer JSON parses but lacks what open_clip's tokenizer needs: a pre-tokenizer,
+    /// the special tokens, or tokens in the byte-level alphabet.
     #[error(
         "the tokenizer JSON is not an open_clip CLIP tokenizer: {0}. Use assets/clip_tokenizer.json \
          or a file written by scripts/make_tokenizer.py"
     )]
     NotClip(String),
 
+    /// The pre-tokenizer or the BPE model failed on a text.
     #[error(
         "the `tokenizers` crate failed while tokenizing: {0}. This is a bug in coca-wgpu or in the \
          tokenizer JSON; please report it with the input text"
     )]
     Internal(String),
 
+    /// A context length of 0 was requested.
     #[error(
         "context length must be at least 1 (open_clip uses {CONTEXT_LENGTH} for CLIP and \
          {COCA_CONTEXT_LENGTH} for CoCa)"
     )]
     ZeroContextLength,
 
+    /// [`Tokenizer::tokenize_strict`] got a text that does not fit the context length.
     #[error(
         "text {index} needs {needed} tokens (with <start_of_text> and <end_of_text>) but the \
          context length is {context_length}: \"{preview}\". Shorten the text, or call \
          `tokenize`, which truncates like open_clip"
     )]
-    TooLong { index: usize, preview: String, needed: usize, context_length: usize },
+    TooLong {
+        /// Position of the text in the input, from 0.
+        index: usize,
+        /// The text's first 80 characters, followed by `…` when it is longer.
+        preview: String,
+        /// Ids the text needs, counting `<start_of_text>` and `<end_of_text>`.
+        needed: usize,
+        /// The requested context length.
+        context_length: usize,
+    },
 
+    /// [`Tokenizer::decode`] or [`Tokenizer::decode_caption`] got an id that the vocabulary does
+    /// not define.
     #[error(
         "token id {id} is not in the vocabulary (ids are 0..{vocab_size}); decode only ids that \
          came from this tokenizer or from the model's {vocab_size}-way output"
     )]
-    UnknownId { id: u32, vocab_size: usize },
+    UnknownId {
+        /// The id.
+        id: u32,
+        /// Number of ids in the vocabulary.
+        vocab_size: usize,
+    },
 }
 
 type Result<T> = std::result::Result<T, TokenizerError>;

@@ -321,3 +321,15 @@ fn model_folder_prefers_safetensors_and_rejects_bad_bin() {
         let _ = std::fs::remove_dir_all(folder);
     }
 }
+
+#[test]
+fn library_loads_bin_bytes_like_safetensors() {
+    let dir = bin_fixture("small");
+    let config = std::fs::read_to_string(dir.join("open_clip_config.json")).unwrap();
+    let bytes = read(&dir.join("open_clip_pytorch_model.bin"));
+    let mut coca = coca_wgpu::Coca::from_bytes(common::context(), &config, &bytes, "open_clip_pytorch_model.bin").unwrap();
+    let expected = load_expected(&fixtures().join("parity/small/expected.safetensors"));
+    let text = expected["text"].rows_u32();
+    let features = pollster::block_on(coca.encode_text(&text, true)).unwrap();
+    common::assert_close("text_features from .bin bytes", &features.concat(), &expected["text_features"].f32(), 1e-4);
+}

@@ -4,14 +4,19 @@
 /// One binding of a kernel's bind group 0, in binding order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binding {
+    /// A uniform buffer. A kernel's first one holds the op's parameters, and a second one holds
+    /// the step uniform (the decode position).
     Uniform,
+    /// A read-only storage buffer.
     Read,
+    /// A read-write storage buffer, which the kernel writes.
     ReadWrite,
 }
 
 /// Activation fused into a linear layer's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
+    /// The identity.
     None,
     /// GELU with the exact erf, as torch.nn.GELU().
     Gelu,
@@ -22,23 +27,52 @@ pub enum Activation {
 /// A compute pipeline: the entry point plus the override constants that specialize it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    LinearTiled { activation: Activation, bias: bool, residual: bool },
-    LinearSmallM { activation: Activation, bias: bool, residual: bool },
+    /// `linear_tiled`: a linear layer computed in 32 x 32 output tiles, for more than 8 rows.
+    LinearTiled {
+        /// Activation applied before the residual is added.
+        activation: Activation,
+        /// Whether a bias is added.
+        bias: bool,
+        /// Whether a residual tensor is added.
+        residual: bool,
+    },
+    /// `linear_small_m`: a linear layer for at most 8 rows (a decode step), which reads each
+    /// weight once.
+    LinearSmallM {
+        /// Activation applied before the residual is added.
+        activation: Activation,
+        /// Whether a bias is added.
+        bias: bool,
+        /// Whether a residual tensor is added.
+        residual: bool,
+    },
+    /// `layer_norm`: LayerNorm over the last dimension, one thread per row.
     LayerNorm,
+    /// `attention_scores`: scaled q.k scores of every query and key, with masks applied.
     AttentionScores,
+    /// `attention_output`: softmax of a row of scores and the weighted sum of the values.
     AttentionOutput,
+    /// `embed_tokens`: token plus positional embedding, optionally with the class token appended.
     EmbedTokens,
+    /// `im2col`: splits images into rows of patch pixels for the patch embedding.
     Im2col,
+    /// `add_class_and_position`: prepends the class embedding and adds positional embeddings.
     AddClassAndPosition,
+    /// `slice_rows`: copies a range of sequence positions.
     SliceRows,
+    /// `kv_append`: writes one decode step's keys and values into a KV cache.
     KvAppend,
+    /// `l2_normalize`: divides each row by its L2 norm.
     L2Normalize,
+    /// `top_k`: the k best tokens of each row of logits, after the minimum-length mask and the
+    /// repetition penalty.
     TopK,
 }
 
 use Binding::{Read, ReadWrite, Uniform};
 
 impl Kernel {
+    /// Returns the name of the WGSL file in `shaders/` that contains the kernel.
     pub fn shader_file(&self) -> &'static str {
         match self {
             Kernel::LinearTiled { .. } | Kernel::LinearSmallM { .. } => "linear.wgsl",
@@ -50,6 +84,7 @@ impl Kernel {
         }
     }
 
+    /// Returns the WGSL source of [`Kernel::shader_file`], compiled into the crate.
     pub fn shader_source(&self) -> &'static str {
         match self.shader_file() {
             "linear.wgsl" => include_str!("../../shaders/linear.wgsl"),
@@ -62,6 +97,7 @@ impl Kernel {
         }
     }
 
+    /// Returns the name of the kernel's entry point, also used as its pipeline label.
     pub fn entry_point(&self) -> &'static str {
         match self {
             Kernel::LinearTiled { .. } => "linear_tiled",
@@ -96,6 +132,9 @@ impl Kernel {
         }
     }
 
+    /// Returns the pipeline-overridable constants that specialize the kernel. The linear kernels
+    /// get `ACT` (0 none, 1 GELU, 2 QuickGELU), `HAS_BIAS` and `HAS_RESIDUAL` (0 or 1); the others
+    /// get none.
     pub fn constants(&self) -> Vec<(&'static str, f64)> {
         match *self {
             Kernel::LinearTiled { activation, bias, residual } | Kernel::LinearSmallM { activation, bias, residual } => {

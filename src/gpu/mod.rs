@@ -63,10 +63,16 @@ fn backend_names(backends: wgpu::Backends) -> String {
 
 /// A device and queue with the pipelines compiled for them.
 pub struct GpuContext {
+    /// The device that owns every buffer and pipeline of the model.
     pub device: wgpu::Device,
+    /// The device's queue, for uploads and submissions.
     pub queue: wgpu::Queue,
+    /// Name, backend and driver of the chosen adapter.
     pub adapter_info: wgpu::AdapterInfo,
+    /// Limits the device was created with: wgpu's defaults, raised to the adapter's storage
+    /// binding, buffer and workgroup storage sizes.
     pub limits: wgpu::Limits,
+    /// Features enabled on the device; none are requested, so this is always empty.
     pub features: wgpu::Features,
     trusted_kernels: bool,
     pipelines: RefCell<HashMap<Kernel, Rc<CompiledKernel>>>,

@@ -18,7 +18,9 @@ pub struct Tensor(pub(crate) usize);
 /// Element type; both are 4 bytes wide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
+    /// 32-bit float: activations, weights and caches.
     F32,
+    /// 32-bit unsigned integer: token ids, cache tables and top-k results.
     U32,
 }
 
@@ -65,10 +67,12 @@ pub struct Graph<'a> {
 }
 
 impl<'a> Graph<'a> {
+    /// Creates an empty graph whose buffers and pipelines belong to `ctx`.
     pub fn new(ctx: &'a GpuContext) -> Self {
         Graph { ctx, tensors: Vec::new(), nodes: Vec::new(), outputs: Vec::new(), dummy: None }
     }
 
+    /// Returns the GPU context the graph records for.
     pub fn context(&self) -> &'a GpuContext {
         self.ctx
     }
@@ -105,6 +109,7 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// Returns the shape of a tensor of this graph.
     pub fn shape(&self, tensor: Tensor) -> &[usize] {
         &self.tensors[tensor.0].shape
     }

@@ -158,6 +158,7 @@ impl Plan {
         Ok(())
     }
 
+    /// Returns the shape of a tensor of the graph this plan was built from.
     pub fn shape(&self, tensor: Tensor) -> &[usize] {
         &self.shapes[tensor.0]
     }

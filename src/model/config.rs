@@ -14,10 +14,13 @@ pub const BUILTIN_CONFIGS: &[(&str, &str)] = &[
     ("coca_ViT-L-14", include_str!("../../assets/model_configs/coca_ViT-L-14.json")),
 ];
 
+/// A size that open_clip accepts as one int or as a two-element list.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 pub enum SizeOrPair {
+    /// The same size on both sides.
     One(usize),
+    /// Two sides; [`CocaConfig::dims`] accepts only equal ones.
     Pair([usize; 2]),
 }
 
@@ -31,89 +34,150 @@ impl SizeOrPair {
     }
 }
 
+/// The vision tower's config, open_clip's `vision_cfg` (`CLIPVisionCfg`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct VisionConfig {
+    /// `image_size`: input side in pixels. Required here, and it must be square.
     pub image_size: SizeOrPair,
+    /// `patch_size`: patch side in pixels. Required here, and it must be square and divide
+    /// `image_size`.
     pub patch_size: SizeOrPair,
+    /// `width`: the vision transformer's width.
     pub width: usize,
+    /// `layers`: number of vision transformer blocks.
     pub layers: usize,
+    /// `head_width`: width of one attention head (default 64), so the head count is
+    /// `width / head_width`.
     #[serde(default = "default_head_width")]
     pub head_width: usize,
+    /// `mlp_ratio`: MLP hidden width as a multiple of `width` (default 4).
     #[serde(default = "default_mlp_ratio")]
     pub mlp_ratio: f64,
+    /// `ls_init_value`: layer scale. Must be absent or null, because layer scale is not implemented.
     #[serde(default)]
     pub ls_init_value: Option<f64>,
+    /// `attentional_pool`: must be `true`, CoCa's attentional pooler. It is kept as raw JSON so
+    /// that the error can show any other value, including a missing key.
     #[serde(default)]
     pub attentional_pool: Value,
+    /// `attn_pooler_queries`: number of learned pooler queries (default 256). The first pooled
+    /// token gives the image embedding and the others are the image tokens (`image_embs`) that the
+    /// decoder attends to.
     #[serde(default = "default_pooler_queries")]
     pub attn_pooler_queries: usize,
+    /// `attn_pooler_heads`: attention heads of the pooler (default 8).
     #[serde(default = "default_pooler_heads")]
     pub attn_pooler_heads: usize,
+    /// `no_ln_pre`: skip the LayerNorm before the transformer. Must be false.
     #[serde(default)]
     pub no_ln_pre: bool,
+    /// `pool_type` (default "tok"). Only "tok" is supported.
     #[serde(default = "default_pool_type_tok")]
     pub pool_type: String,
+    /// `timm_model_name`: a timm vision tower. Must be absent, because timm towers are not supported.
     #[serde(default)]
     pub timm_model_name: Option<String>,
 }
 
+/// The text tower's config, open_clip's `text_cfg` (`CLIPTextCfg`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct TextConfig {
+    /// `context_length`: maximum number of text tokens (default 77; open_clip's CoCa configs use
+    /// 76). The class token takes one more position.
     #[serde(default = "default_context_length")]
     pub context_length: usize,
+    /// `vocab_size` (default 49408). Must equal `multimodal_cfg.vocab_size`.
     #[serde(default = "default_vocab_size")]
     pub vocab_size: usize,
+    /// `width`: the text transformer's width (default 512). Must equal `multimodal_cfg.width`.
     #[serde(default = "default_width")]
     pub width: usize,
+    /// `heads`: attention heads (default 8).
     #[serde(default = "default_heads")]
     pub heads: usize,
+    /// `layers`: number of text transformer blocks (default 12).
     #[serde(default = "default_layers")]
     pub layers: usize,
+    /// `mlp_ratio`: MLP hidden width as a multiple of `width` (default 4).
     #[serde(default = "default_mlp_ratio")]
     pub mlp_ratio: f64,
+    /// `ls_init_value`: layer scale. Must be absent or null, because layer scale is not implemented.
     #[serde(default)]
     pub ls_init_value: Option<f64>,
+    /// `embed_cls`: append a learned class token (`text.cls_emb`) whose output becomes the text
+    /// embedding. Must be true, as in every CoCa config.
     #[serde(default)]
     pub embed_cls: bool,
+    /// `pad_id`: token id that the text tower's attention mask treats as padding (default 0).
     #[serde(default)]
     pub pad_id: u32,
+    /// `no_causal_mask`: turn off the causal mask. Must be false.
     #[serde(default)]
     pub no_causal_mask: bool,
+    /// `correct_cls_mask`: put the class token's padding-mask entry at its real position. Must be
+    /// false: published CoCa weights use the legacy mask, shifted by one, which this crate reproduces.
     #[serde(default)]
     pub correct_cls_mask: bool,
+    /// `proj_bias`: bias on the text projection. Must be false.
     #[serde(default)]
     pub proj_bias: bool,
+    /// `hf_model_name`: a Hugging Face text tower. Must be absent, because such towers are not
+    /// supported.
     #[serde(default)]
     pub hf_model_name: Option<String>,
 }
 
+/// The multimodal text decoder's config, open_clip's `multimodal_cfg` (`MultimodalCfg`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct MultimodalConfig {
+    /// `context_length` (default 77). Read but not used: the decoder's sequence length comes
+    /// from `text_cfg.context_length`.
     #[serde(default = "default_context_length")]
     pub context_length: usize,
+    /// `vocab_size`: number of output logits per position (default 49408). Must equal
+    /// `text_cfg.vocab_size`.
     #[serde(default = "default_vocab_size")]
     pub vocab_size: usize,
+    /// `width`: the decoder's width (default 512). Must equal `text_cfg.width`.
     #[serde(default = "default_width")]
     pub width: usize,
+    /// `heads`: attention heads of the self- and cross-attention (default 8).
     #[serde(default = "default_heads")]
     pub heads: usize,
+    /// `layers`: number of decoder layers, each a self-attention and a cross-attention block
+    /// (default 12).
     #[serde(default = "default_layers")]
     pub layers: usize,
+    /// `mlp_ratio`: MLP hidden width as a multiple of `width` (default 4).
     #[serde(default = "default_mlp_ratio")]
     pub mlp_ratio: f64,
+    /// `ls_init_value`: layer scale. Must be absent or null, because layer scale is not implemented.
     #[serde(default)]
     pub ls_init_value: Option<f64>,
 }
 
-/// A CoCa model config, checked for the architecture this crate implements.
+/// A CoCa model config, open_clip's `model_cfg`. [`CocaConfig::from_json`] and
+/// [`CocaConfig::builtin`] check it for the architecture this crate implements.
+///
+/// NOTE: keys that this crate does not read (for example `qk_norm` or `final_ln_after_pool`)
+/// are ignored, not rejected, so a config that sets them is computed as if they had open_clip's
+/// defaults.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CocaConfig {
+    /// `embed_dim`: size of the image and text embeddings, and the attentional pooler's width.
     pub embed_dim: usize,
+    /// `vision_cfg`: the vision tower.
     pub vision_cfg: VisionConfig,
+    /// `text_cfg`: the text tower.
     pub text_cfg: TextConfig,
+    /// `multimodal_cfg`: the text decoder.
     pub multimodal_cfg: MultimodalConfig,
+    /// `quick_gelu`: use QuickGELU, x * sigmoid(1.702 x), instead of the exact GELU in every MLP
+    /// (default false).
     #[serde(default)]
     pub quick_gelu: bool,
+    /// `init_logit_bias`: with a value, open_clip creates a `logit_bias` parameter. This crate does
+    /// not read it: a `logit_bias` tensor in the weights decides whether the model has a bias.
     #[serde(default)]
     pub init_logit_bias: Option<f64>,
 }
@@ -152,26 +216,48 @@ fn default_layers() -> usize {
 /// Derived sizes used to build the graphs.
 #[derive(Clone, Debug)]
 pub struct Dims {
+    /// Input image side in pixels.
     pub image_size: usize,
+    /// Patch side in pixels.
     pub patch_size: usize,
+    /// Patches per image side, `image_size / patch_size`.
     pub grid: usize,
+    /// Vision transformer width.
     pub vision_width: usize,
+    /// Vision attention heads, `width / head_width`.
     pub vision_heads: usize,
+    /// Number of vision transformer blocks.
     pub vision_layers: usize,
+    /// Hidden width of the vision MLPs.
     pub vision_mlp: usize,
+    /// Number of attentional pooler queries: one for the image embedding, the rest image tokens.
     pub pooler_queries: usize,
+    /// Attention heads of the attentional pooler.
     pub pooler_heads: usize,
+    /// Size of the image and text embeddings.
     pub embed_dim: usize,
+    /// Text transformer width.
     pub text_width: usize,
+    /// Text attention heads.
     pub text_heads: usize,
+    /// Number of text transformer blocks.
     pub text_layers: usize,
+    /// Hidden width of the text MLPs.
     pub text_mlp: usize,
+    /// Maximum number of text tokens without the class token (`text_cfg.context_length`), also
+    /// the length of a decode step's KV caches.
     pub context_length: usize,
+    /// Vocabulary size: rows of the token embedding and logits per position.
     pub vocab_size: usize,
+    /// Token id masked as padding in the text tower.
     pub pad_id: u32,
+    /// Decoder width.
     pub decoder_width: usize,
+    /// Decoder attention heads.
     pub decoder_heads: usize,
+    /// Number of decoder layers.
     pub decoder_layers: usize,
+    /// Hidden width of the decoder MLPs.
     pub decoder_mlp: usize,
 }
 

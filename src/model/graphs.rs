@@ -247,7 +247,9 @@ impl<'m> Binder<'m> {
 
 /// Outputs of the image stage of captioning: what the decode steps read.
 pub struct ImageOutputs {
+    /// Image embedding [B, 1, E], projected by `visual.proj` but not normalized.
     pub latent: Tensor,
+    /// Image tokens [B, Q - 1, E] from the attentional pooler, read by the decoder.
     pub image_embs: Tensor,
     /// Per decoder layer, cross-attention keys and values [B, N, 2 * width].
     pub cross_kv: Vec<Tensor>,
@@ -261,10 +263,14 @@ pub struct DecodeStep {
     pub table: Tensor,
     /// u32 [rows, max_len]: each row's tokens so far, for the text tower's padding mask.
     pub history: Tensor,
-    /// u32 [rows, k, 2]: the k best (logit bits, token id) pairs of each row.
+    /// u32 [rows, k + 1, 2]: the k best (value bits, token id) pairs of each row from
+    /// [`Graph::top_k`](crate::graph::Graph::top_k), then one pair that holds the row's logsumexp.
     pub best: Tensor,
+    /// Sequences decoded together: images times beams.
     pub rows: usize,
+    /// Capacity of the KV caches in positions (`context_length`).
     pub max_len: usize,
+    /// Vocabulary size, the number of logits per row.
     pub vocab: usize,
 }
 

@@ -30,7 +30,9 @@ pub(crate) struct GpuTensor {
 
 /// CoCa weights on the GPU plus the sizes of its towers.
 pub struct CocaModel {
+    /// The config the model was built from.
     pub config: CocaConfig,
+    /// Sizes derived from `config`.
     pub dims: Dims,
     /// exp(logit_scale), the temperature of the contrastive logits.
     pub logit_scale: f32,

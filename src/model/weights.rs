@@ -9,13 +9,16 @@ use crate::model::config::Dims;
 /// A tensor in f32 on the host.
 #[derive(Clone, Debug)]
 pub struct HostTensor {
+    /// Dimensions, outermost first; empty for a scalar.
     pub shape: Vec<usize>,
+    /// Elements in row-major order.
     pub data: Vec<f32>,
 }
 
 /// A checkpoint's tensors by open_clip name.
 #[derive(Default)]
 pub struct HostWeights {
+    /// Tensors by state-dict name, e.g. `visual.transformer.resblocks.0.attn.in_proj_weight`.
     pub tensors: HashMap<String, HostTensor>,
     /// Source of the tensors (a file name), for error messages.
     pub source: String,
@@ -103,6 +106,7 @@ impl HostWeights {
         Ok(has_bias)
     }
 
+    /// Returns the tensor `name`, or an [`Error::Weights`] that names it when it is missing.
     pub fn get(&self, name: &str) -> Result<&HostTensor> {
         self.tensors.get(name).ok_or_else(|| Error::Weights { file: self.source.clone(), reason: format!("missing tensor `{name}`") })
     }

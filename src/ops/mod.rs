@@ -1,6 +1,6 @@
 //! GPU ops as graph builders. Each op checks its operands' shapes, works out the uniform
 //! parameters and the dispatch size, and records its nodes. Its WGSL kernel lives in `shaders/`,
-//! and the kernel tests compare it with the plain CPU version in [`reference`].
+//! and the kernel tests compare it with the plain CPU version in [`reference`](mod@reference).
 //!
 //! The shape checks here are what make the unchecked ("trusted") kernels safe: every index a
 //! kernel computes is bounded by the sizes validated below.
@@ -13,23 +13,37 @@ pub use crate::gpu::Activation;
 use crate::graph::{DType, Graph, Tensor};
 
 /// Layout of one attention op's queries, keys and values (see `shaders/attention.wgsl`).
+///
+/// Offsets and strides count f32 elements and must be multiples of 4.
 #[derive(Clone, Debug)]
 pub struct AttentionSpec {
+    /// Number of query sequences.
     pub batch: usize,
+    /// Queries per sequence.
     pub lq: usize,
     /// Number of keys, or the cache capacity when `dynamic_len` is set.
     pub lk: usize,
+    /// Number of attention heads.
     pub heads: usize,
+    /// Width of one head; a multiple of 4, at most 1024.
     pub head_dim: usize,
+    /// Offset of the first query in the `q` tensor.
     pub q_offset: usize,
+    /// Distance between query sequences in `q`; 0 when all sequences share the queries.
     pub q_batch_stride: usize,
+    /// Distance between consecutive queries in `q`.
     pub q_row_stride: usize,
+    /// Distance between key/value sequences in the `kv` tensor.
     pub kv_batch_stride: usize,
+    /// Distance between consecutive positions in `kv`.
     pub kv_row_stride: usize,
+    /// Offset of the keys within `kv`.
     pub k_offset: usize,
+    /// Offset of the values within `kv`.
     pub v_offset: usize,
     /// Query batch b reads keys of batch b / kv_div (beams sharing an image).
     pub kv_div: usize,
+    /// Whether a query sees only the keys at or before its own position.
     pub causal: bool,
     /// Decode step: the number of keys is the step's pos + 1 and the query sits at position pos.
     pub dynamic_len: bool,

@@ -1,6 +1,7 @@
 //! Plain CPU versions of the GPU ops, written for clarity, used by the kernel tests.
 
-/// y[m, n] = act(sum_k x[m, k] w[n, k] + bias[n]) + residual[m, n].
+/// `y[m, n] = sum_k x[m, k] w[n, k] + bias[n]`, with `w` in nn.Linear's [out, in] layout. It
+/// applies no activation and adds no residual, so the tests apply those themselves.
 pub fn linear(x: &[f32], w: &[f32], bias: Option<&[f32]>, m: usize, n: usize, k: usize) -> Vec<f32> {
     let mut y = vec![0.0f32; m * n];
     for row in 0..m {
@@ -26,8 +27,8 @@ pub fn quick_gelu(x: f32) -> f32 {
     x / (1.0 + (-1.702 * x).exp())
 }
 
-/// erf by its Maclaurin series for |x| < 3 and the asymptotic bound beyond (f64, error < 1e-12
-/// where it matters for f32 tests).
+/// erf in f64: ±1 for |x| >= 6, otherwise the series below, summed until a term falls below
+/// 1e-17 of the sum.
 pub fn erf(x: f64) -> f64 {
     if x.abs() >= 6.0 {
         return x.signum();

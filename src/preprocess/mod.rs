@@ -89,11 +89,14 @@ pub const SUPPORTED_FORMATS: &str = "PNG, JPEG, WebP, GIF (first frame) and BMP"
 /// Output height and width in pixels (open_clip's `size`, an int or `[height, width]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageSize {
+    /// Height in pixels.
     pub height: u32,
+    /// Width in pixels.
     pub width: u32,
 }
 
 impl ImageSize {
+    /// Returns a `size` x `size` square.
     pub fn square(size: u32) -> Self {
         ImageSize {
             height: size,
@@ -101,6 +104,7 @@ impl ImageSize {
         }
     }
 
+    /// Returns whether height and width are equal.
     pub fn is_square(&self) -> bool {
         self.height == self.width
     }
@@ -142,7 +146,9 @@ pub struct PreprocessConfig {
     pub mean: [f32; 3],
     /// Per-channel standard deviation divided by after subtracting the mean.
     pub std: [f32; 3],
+    /// Resampling filter (default bicubic).
     pub interpolation: Interpolation,
+    /// How the image is fitted to `size` (default "shortest").
     pub resize_mode: ResizeMode,
     /// Gray level (0-255) of the padding in "longest" mode.
     pub fill_color: u8,
@@ -401,10 +407,12 @@ impl DecodedImage {
         })
     }
 
+    /// Returns the width in pixels, after any EXIF rotation.
     pub fn width(&self) -> u32 {
         self.width
     }
 
+    /// Returns the height in pixels, after any EXIF rotation.
     pub fn height(&self) -> u32 {
         self.height
     }
@@ -436,14 +444,18 @@ impl DecodedImage {
 /// One preprocessed image: normalized `f32` values in CHW order, shape `[3, height, width]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PreprocessedImage {
+    /// The values, channel-major: all red, then all green, then all blue, each plane row by row.
     pub data: Vec<f32>,
+    /// `[3, height, width]`.
     pub shape: [usize; 3],
 }
 
 /// A batch of preprocessed images: NCHW order, shape `[n, 3, height, width]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageBatch {
+    /// The images' CHW values, one after another in input order.
     pub data: Vec<f32>,
+    /// `[n, 3, height, width]`.
     pub shape: [usize; 4],
 }
 
@@ -471,6 +483,7 @@ pub struct Preprocessor {
 }
 
 impl Preprocessor {
+    /// Validates `config` and pairs it with the default [`DecodeOptions`].
     pub fn new(config: PreprocessConfig) -> Result<Self, PreprocessError> {
         config.validate()?;
         Ok(Preprocessor {
@@ -479,15 +492,18 @@ impl Preprocessor {
         })
     }
 
+    /// Replaces the decode options.
     pub fn with_options(mut self, options: DecodeOptions) -> Self {
         self.options = options;
         self
     }
 
+    /// Returns the preprocessing config.
     pub fn config(&self) -> &PreprocessConfig {
         &self.config
     }
 
+    /// Returns the decode options.
     pub fn options(&self) -> &DecodeOptions {
         &self.options
     }
@@ -767,69 +783,110 @@ fn normalize_into(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PreprocessError {
+    /// The input has no bytes.
     #[error(
         "the image data is empty (0 bytes); check that the file was read or downloaded completely"
     )]
     Empty,
+    /// The bytes are not in one of the [`SUPPORTED_FORMATS`].
     #[error(
         "unsupported image format: {found}; supported formats are {SUPPORTED_FORMATS}; \
          convert the image to one of them first"
     )]
-    UnsupportedFormat { found: String },
+    UnsupportedFormat {
+        /// The format recognized from the first bytes (e.g. "HEIF/HEIC", "TIFF"), or "unknown"
+        /// with those bytes in hex.
+        found: String,
+    },
+    /// The file is damaged or ends early.
     #[error("corrupt or truncated {format} image: {detail}; re-export or re-download the file")]
     Corrupt {
+        /// Name of the format, e.g. "PNG".
         format: &'static str,
+        /// What the decoder found wrong.
         detail: String,
     },
+    /// The file is valid but uses a feature the decoder does not implement.
     #[error(
         "this {format} file uses a feature the decoder does not support ({detail}); \
          re-save it as an ordinary 8-bit PNG or baseline JPEG"
     )]
     UnsupportedFeature {
+        /// Name of the format, e.g. "JPEG".
         format: &'static str,
+        /// The decoder's description of the feature.
         detail: String,
     },
+    /// The image has no pixels.
     #[error(
         "the {format} image has zero size ({width}x{height} pixels), so there is nothing to \
          preprocess"
     )]
     ZeroSize {
+        /// Name of the format, or "raw pixel" for [`DecodedImage::from_rgb8`] and
+        /// [`DecodedImage::from_rgba8`].
         format: &'static str,
+        /// Width in pixels.
         width: u32,
+        /// Height in pixels.
         height: u32,
     },
+    /// The image has more pixels than [`DecodeOptions::max_pixels`].
     #[error(
         "the image is {width}x{height} ({} pixels), more than the limit of {limit} pixels; \
          downscale it first or raise DecodeOptions::max_pixels",
         u64::from(*.width) * u64::from(*.height)
     )]
-    TooLarge { width: u32, height: u32, limit: u64 },
+    TooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// The pixel limit in force.
+        limit: u64,
+    },
+    /// A raw pixel buffer's length does not match its width, height and channel count.
     #[error(
         "a {width}x{height} image with {channels} channels needs {expected} bytes of pixels, \
          but the buffer holds {actual}"
     )]
     PixelBuffer {
+        /// Width in pixels.
         width: u32,
+        /// Height in pixels.
         height: u32,
+        /// Channels per pixel: 3 for RGB, 4 for RGBA.
         channels: usize,
+        /// Bytes that width, height and channels require (`usize::MAX` on overflow).
         expected: usize,
+        /// Bytes in the buffer.
         actual: usize,
     },
+    /// A `preprocess_cfg` value is invalid; the message names the key and the accepted values.
     #[error("invalid preprocess_cfg: {0}")]
     Config(String),
+    /// Reading an image file failed.
     #[error("cannot read image file {}: {error}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying I/O error.
         error: std::io::Error,
     },
+    /// Decoding the image file at `path` failed.
     #[error("{}: {error}", .path.display())]
     InFile {
+        /// The file.
         path: PathBuf,
+        /// The decoding error.
         error: Box<PreprocessError>,
     },
+    /// Decoding one image of a batch failed.
     #[error("image {index} of the batch (counting from 0): {error}")]
     InBatch {
+        /// Position of the image in the batch, from 0.
         index: usize,
+        /// The decoding error.
         error: Box<PreprocessError>,
     },
 }
