@@ -66,11 +66,11 @@ struct CaptionKey {
 /// Output of `forward`, as open_clip's output dict.
 #[derive(Clone, Debug)]
 pub struct ForwardOutput {
-    /// Normalized image features [B][embed_dim].
+    /// Normalized image features `[B][embed_dim]`.
     pub image_features: Vec<Vec<f32>>,
-    /// Normalized text features [B][embed_dim].
+    /// Normalized text features `[B][embed_dim]`.
     pub text_features: Vec<Vec<f32>>,
-    /// Decoder logits [B][T][vocab], T = text length - 1 with labels, else the text length.
+    /// Decoder logits `[B][T][vocab]`, T = text length - 1 with labels, else the text length.
     pub logits: Vec<Vec<Vec<f32>>>,
     /// The text shifted by one (`text[:, 1:]`), when labels were requested.
     pub labels: Option<Vec<Vec<u32>>>,
@@ -231,7 +231,7 @@ impl Coca {
         })
     }
 
-    /// Image features [B][embed_dim] of preprocessed pixels ([B, 3, S, S] row-major).
+    /// Image features `[B][embed_dim]` of preprocessed pixels ([B, 3, S, S] row-major).
     pub async fn encode_image(&mut self, pixels: &[f32], batch: usize, normalize: bool) -> Result<Vec<Vec<f32>>> {
         let (features, _) = self.encode_image_with_embs(pixels, batch, normalize).await?;
         Ok(features)
@@ -261,7 +261,7 @@ impl Coca {
         Ok((features.chunks(dim).map(|c| c.to_vec()).collect(), embs.chunks(per_image).map(|c| c.to_vec()).collect()))
     }
 
-    /// Text features [B][embed_dim] of token rows (each the same length, at most the context length).
+    /// Text features `[B][embed_dim]` of token rows (each the same length, at most the context length).
     pub async fn encode_text(&mut self, ids: &[Vec<u32>], normalize: bool) -> Result<Vec<Vec<f32>>> {
         let flat = self.check_ids(ids)?;
         let (batch, len) = (ids.len(), ids[0].len());

@@ -41,7 +41,7 @@ pub enum Error {
     BufferTooLarge {
         /// The buffer or dispatch, e.g. a weight name with its shape.
         what: String,
-        /// Requested size in bytes; for a dispatch, its largest workgroup count.
+        /// Requested size in bytes, or the largest workgroup count for a dispatch.
         bytes: u64,
         /// The device's limit, in the same unit as `bytes`.
         limit: u64,
@@ -58,7 +58,7 @@ pub enum Error {
     Weights {
         /// Source of the weights, usually a file name.
         file: String,
-        /// What is wrong, e.g. a missing tensor with its expected shape.
+        /// Description of the problem, e.g. a missing tensor with its expected shape.
         reason: String,
     },
 

@@ -20,6 +20,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod coca;
 pub mod error;

@@ -96,7 +96,7 @@ static CLIP_TOKENIZER_JSON: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_
 /// Errors from loading the tokenizer, tokenizing and decoding.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
-    /// The `tokenizers` crate could not parse the tokenizer JSON; carries its message.
+    /// The `tokenizers` crate could not parse the tokenizer JSON. Contains its error message.
     #[error(
         "failed to parse the tokenizer JSON: {0}. Pass a Hugging Face tokenizer.json with a byte-level \
          BPE model, such as assets/clip_tokenizer.json (rebuild it with scripts/make_tokenizer.py)"

@@ -4,8 +4,8 @@
 /// One binding of a kernel's bind group 0, in binding order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binding {
-    /// A uniform buffer. A kernel's first one holds the op's parameters, and a second one holds
-    /// the step uniform (the decode position).
+    /// A uniform buffer. A kernel's first one contains the op's parameters, and a second one
+    /// contains the step uniform (the decode position).
     Uniform,
     /// A read-only storage buffer.
     Read,
@@ -62,7 +62,7 @@ pub enum Kernel {
     SliceRows,
     /// `kv_append`: writes one decode step's keys and values into a KV cache.
     KvAppend,
-    /// `l2_normalize`: divides each row by its L2 norm.
+    /// `l2_normalize`: divides each row by its L2 norm, clamped to at least 1e-12.
     L2Normalize,
     /// `top_k`: the k best tokens of each row of logits, after the minimum-length mask and the
     /// repetition penalty.
@@ -133,8 +133,8 @@ impl Kernel {
     }
 
     /// Returns the pipeline-overridable constants that specialize the kernel. The linear kernels
-    /// get `ACT` (0 none, 1 GELU, 2 QuickGELU), `HAS_BIAS` and `HAS_RESIDUAL` (0 or 1); the others
-    /// get none.
+    /// get `ACT` (0 none, 1 GELU, 2 QuickGELU), `HAS_BIAS` and `HAS_RESIDUAL` (0 or 1). The other
+    /// kernels have none.
     pub fn constants(&self) -> Vec<(&'static str, f64)> {
         match *self {
             Kernel::LinearTiled { activation, bias, residual } | Kernel::LinearSmallM { activation, bias, residual } => {

@@ -72,7 +72,7 @@ pub struct GpuContext {
     /// Limits the device was created with: wgpu's defaults, raised to the adapter's storage
     /// binding, buffer and workgroup storage sizes.
     pub limits: wgpu::Limits,
-    /// Features enabled on the device; none are requested, so this is always empty.
+    /// Features enabled on the device. None are requested, so this is always empty.
     pub features: wgpu::Features,
     trusted_kernels: bool,
     pipelines: RefCell<HashMap<Kernel, Rc<CompiledKernel>>>,

@@ -20,7 +20,7 @@ pub const BUILTIN_CONFIGS: &[(&str, &str)] = &[
 pub enum SizeOrPair {
     /// The same size on both sides.
     One(usize),
-    /// Two sides; [`CocaConfig::dims`] accepts only equal ones.
+    /// Two sides, which [`CocaConfig::dims`] accepts only when they are equal.
     Pair([usize; 2]),
 }
 
@@ -82,8 +82,8 @@ pub struct VisionConfig {
 /// The text tower's config, open_clip's `text_cfg` (`CLIPTextCfg`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct TextConfig {
-    /// `context_length`: maximum number of text tokens (default 77; open_clip's CoCa configs use
-    /// 76). The class token takes one more position.
+    /// `context_length`: maximum number of text tokens (default 77, and open_clip's CoCa configs
+    /// set 76). The class token takes one more position.
     #[serde(default = "default_context_length")]
     pub context_length: usize,
     /// `vocab_size` (default 49408). Must equal `multimodal_cfg.vocab_size`.
@@ -115,7 +115,8 @@ pub struct TextConfig {
     #[serde(default)]
     pub no_causal_mask: bool,
     /// `correct_cls_mask`: put the class token's padding-mask entry at its real position. Must be
-    /// false: published CoCa weights use the legacy mask, shifted by one, which this crate reproduces.
+    /// false, because published CoCa weights use the legacy mask (shifted by one), which this crate
+    /// reproduces.
     #[serde(default)]
     pub correct_cls_mask: bool,
     /// `proj_bias`: bias on the text projection. Must be false.
@@ -130,8 +131,8 @@ pub struct TextConfig {
 /// The multimodal text decoder's config, open_clip's `multimodal_cfg` (`MultimodalCfg`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct MultimodalConfig {
-    /// `context_length` (default 77). Read but not used: the decoder's sequence length comes
-    /// from `text_cfg.context_length`.
+    /// `context_length` (default 77). Read but not used, because the decoder's sequence length
+    /// comes from `text_cfg.context_length`.
     #[serde(default = "default_context_length")]
     pub context_length: usize,
     /// `vocab_size`: number of output logits per position (default 49408). Must equal
@@ -176,8 +177,8 @@ pub struct CocaConfig {
     /// (default false).
     #[serde(default)]
     pub quick_gelu: bool,
-    /// `init_logit_bias`: with a value, open_clip creates a `logit_bias` parameter. This crate does
-    /// not read it: a `logit_bias` tensor in the weights decides whether the model has a bias.
+    /// `init_logit_bias`: with a value, open_clip creates a `logit_bias` parameter. This crate
+    /// ignores it, and a `logit_bias` tensor in the weights decides whether the model has a bias.
     #[serde(default)]
     pub init_logit_bias: Option<f64>,
 }
@@ -230,7 +231,8 @@ pub struct Dims {
     pub vision_layers: usize,
     /// Hidden width of the vision MLPs.
     pub vision_mlp: usize,
-    /// Number of attentional pooler queries: one for the image embedding, the rest image tokens.
+    /// Number of attentional pooler queries, one for the image embedding and the rest for image
+    /// tokens.
     pub pooler_queries: usize,
     /// Attention heads of the attentional pooler.
     pub pooler_heads: usize,

@@ -264,7 +264,7 @@ pub struct DecodeStep {
     /// u32 [rows, max_len]: each row's tokens so far, for the text tower's padding mask.
     pub history: Tensor,
     /// u32 [rows, k + 1, 2]: the k best (value bits, token id) pairs of each row from
-    /// [`Graph::top_k`](crate::graph::Graph::top_k), then one pair that holds the row's logsumexp.
+    /// [`Graph::top_k`](crate::graph::Graph::top_k), then one pair that contains the row's logsumexp.
     pub best: Tensor,
     /// Sequences decoded together: images times beams.
     pub rows: usize,

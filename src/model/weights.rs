@@ -9,7 +9,7 @@ use crate::model::config::Dims;
 /// A tensor in f32 on the host.
 #[derive(Clone, Debug)]
 pub struct HostTensor {
-    /// Dimensions, outermost first; empty for a scalar.
+    /// Dimensions, outermost first, and empty for a scalar.
     pub shape: Vec<usize>,
     /// Elements in row-major order.
     pub data: Vec<f32>,

@@ -25,11 +25,11 @@ pub struct AttentionSpec {
     pub lk: usize,
     /// Number of attention heads.
     pub heads: usize,
-    /// Width of one head; a multiple of 4, at most 1024.
+    /// Width of one head, a multiple of 4 and at most 1024.
     pub head_dim: usize,
     /// Offset of the first query in the `q` tensor.
     pub q_offset: usize,
-    /// Distance between query sequences in `q`; 0 when all sequences share the queries.
+    /// Distance between query sequences in `q`, or 0 when all sequences share the queries.
     pub q_batch_stride: usize,
     /// Distance between consecutive queries in `q`.
     pub q_row_stride: usize,
@@ -43,7 +43,7 @@ pub struct AttentionSpec {
     pub v_offset: usize,
     /// Query batch b reads keys of batch b / kv_div (beams sharing an image).
     pub kv_div: usize,
-    /// Whether a query sees only the keys at or before its own position.
+    /// Whether a query attends only to keys at or before its own position.
     pub causal: bool,
     /// Decode step: the number of keys is the step's pos + 1 and the query sits at position pos.
     pub dynamic_len: bool,

@@ -148,7 +148,7 @@ pub struct PreprocessConfig {
     pub std: [f32; 3],
     /// Resampling filter (default bicubic).
     pub interpolation: Interpolation,
-    /// How the image is fitted to `size` (default "shortest").
+    /// Resize mode (default "shortest").
     pub resize_mode: ResizeMode,
     /// Gray level (0-255) of the padding in "longest" mode.
     pub fill_color: u8,
@@ -803,7 +803,7 @@ pub enum PreprocessError {
     Corrupt {
         /// Name of the format, e.g. "PNG".
         format: &'static str,
-        /// What the decoder found wrong.
+        /// The decoder's description of the problem.
         detail: String,
     },
     /// The file is valid but uses a feature the decoder does not implement.
