@@ -49,6 +49,10 @@ pub enum Error {
 
     #[error("{path}: {source}")]
     Image { path: String, source: crate::preprocess::PreprocessError },
+
+    #[cfg(all(feature = "hub", not(target_arch = "wasm32")))]
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
