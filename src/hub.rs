@@ -90,6 +90,9 @@ pub enum HubError {
     )]
     Checksum { url: String, expected: String, actual: String },
 
+    #[error("invalid proxy `{proxy}` (from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): {reason}")]
+    InvalidProxy { proxy: String, reason: String },
+
     #[error("failed to write {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
 }
@@ -190,6 +193,8 @@ pub struct HubOptions {
     pub progress: bool,
     /// Limit for connecting and for each read from the network; a download may take longer.
     pub timeout: Duration,
+    /// Proxy for every request, as `http://[USER:PASSWORD@]HOST[:PORT]`; `None` connects directly.
+    pub proxy: Option<String>,
 }
 
 impl HubOptions {
@@ -202,7 +207,9 @@ impl HubOptions {
     /// `HF_HUB_CACHE` (else `HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
     /// `~/.cache/huggingface/hub`), `HF_HUB_OFFLINE` and `HF_TOKEN` (else the token file that
     /// `huggingface-cli login` writes, `HF_TOKEN_PATH` or `HF_HOME/token`) and
-    /// `HF_HUB_DOWNLOAD_TIMEOUT` (seconds, default 10 as in `huggingface_hub` 0.36).
+    /// `HF_HUB_DOWNLOAD_TIMEOUT` (seconds, default 10 as in `huggingface_hub` 0.36). The proxy
+    /// comes from `HTTPS_PROXY` (`HTTP_PROXY` for an `http://` endpoint) or `ALL_PROXY`, unless
+    /// `NO_PROXY` lists the endpoint's host or one of its domains.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let var = |name: &str| var(name).filter(|value| !value.is_empty());
         let home = var("HOME").or_else(|| var("USERPROFILE")).map(PathBuf::from).unwrap_or_default();
@@ -218,15 +225,33 @@ impl HubOptions {
         let token = var("HF_TOKEN").or_else(|| fs::read_to_string(token_file).ok()).map(|t| t.trim().to_string());
         let offline = var("HF_HUB_OFFLINE").is_some_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.to_uppercase().as_str()));
         let timeout_s = var("HF_HUB_DOWNLOAD_TIMEOUT").and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
+        let endpoint: String = var("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.into()).trim_end_matches('/').into();
+        let proxy = proxy_for(&endpoint, &var);
         HubOptions {
-            endpoint: var("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.into()).trim_end_matches('/').into(),
+            endpoint,
             cache_dir: cache_dir.unwrap_or_else(|| hf_home.join("hub")),
             offline,
             token: token.filter(|t| !t.is_empty()),
             progress: true,
             timeout: Duration::from_secs_f64(timeout_s.unwrap_or(10.0).min(86_400.0)),
+            proxy,
         }
     }
+}
+
+/// Picks the proxy for `endpoint` from the variables that curl and Python's requests read.
+fn proxy_for(endpoint: &str, var: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let scheme_variable = if endpoint.starts_with("http://") { "HTTP_PROXY" } else { "HTTPS_PROXY" };
+    let lookup = |name: &str| var(name).or_else(|| var(&name.to_lowercase()));
+    let proxy = lookup(scheme_variable).or_else(|| lookup("ALL_PROXY"))?;
+
+    let host_and_port = origin(endpoint).split_once("://").map_or(endpoint, |(_, rest)| rest);
+    let host = host_and_port.rsplit_once(':').map_or(host_and_port, |(host, _)| host).to_ascii_lowercase();
+    let no_proxy = lookup("NO_PROXY").unwrap_or_default().to_ascii_lowercase();
+    let bypassed = no_proxy.split(',').map(|entry| entry.trim().trim_start_matches('.')).any(|entry| {
+        entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
+    });
+    (!bypassed).then_some(proxy)
 }
 
 /// The source of a model's config.
@@ -280,20 +305,31 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(options: HubOptions) -> Self {
+    /// Creates the HTTP clients. The only error is an invalid proxy.
+    pub fn new(options: HubOptions) -> Result<Self, HubError> {
+        let proxy = match &options.proxy {
+            Some(proxy) => Some(ureq::Proxy::new(proxy).map_err(|error| HubError::InvalidProxy {
+                proxy: proxy.clone(),
+                reason: error.to_string(),
+            })?),
+            None => None,
+        };
         let builder = || {
-            ureq::AgentBuilder::new()
+            let builder = ureq::AgentBuilder::new()
                 .timeout_connect(options.timeout)
                 .timeout_read(options.timeout)
                 .timeout_write(options.timeout)
-                .user_agent(concat!("coca-wgpu/", env!("CARGO_PKG_VERSION")))
-                .try_proxy_from_env(true)
+                .user_agent(concat!("coca-wgpu/", env!("CARGO_PKG_VERSION")));
+            match &proxy {
+                Some(proxy) => builder.proxy(proxy.clone()),
+                None => builder,
+            }
         };
-        Hub {
+        Ok(Hub {
             head_agent: builder().redirects(0).build(),
             get_agent: builder().redirects(10).redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost).build(),
             options,
-        }
+        })
     }
 
     pub fn options(&self) -> &HubOptions {
@@ -454,7 +490,7 @@ impl Hub {
     }
 
     /// Appends the bytes after `done` to `partial`, or rewrites it when the server ignores the
-    /// Range header. The hasher sees every byte of the file.
+    /// Range header. The hasher receives every byte of the file, including the resumed part.
     fn receive(
         &self,
         url: &str,
@@ -540,7 +576,7 @@ impl Hub {
     }
 }
 
-/// The failure of a transport error, without the URL that its `Display` repeats.
+/// Formats a transport error without the URL that its `Display` repeats.
 fn transport_reason(transport: &ureq::Transport) -> String {
     let mut reason = transport.kind().to_string();
     if let Some(message) = transport.message() {
@@ -620,7 +656,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What the cache knows about one file of the commit that `refs/main` names.
+/// The cache state of one file in the commit that `refs/main` names.
 enum Cached {
     File(PathBuf),
     /// A `.no_exist` marker: the repository has no such file.

@@ -76,10 +76,10 @@ struct State {
     corrupt: AtomicBool,
 }
 
-/// A Hub that serves `GET` and `HEAD /{repo}/resolve/{revision}/{file}` like huggingface.co:
-/// `X-Repo-Commit` and `ETag` on every file, a 302 to `/lfs/{sha256}` with `X-Linked-Etag` and
-/// `X-Linked-Size` for LFS files, 206 for `Range` requests, 404 with `X-Error-Code:
-/// EntryNotFound` for missing files and 401 for unknown repositories or a missing token.
+/// A Hub that serves `GET` and `HEAD /{repo}/resolve/{revision}/{file}` like huggingface.co.
+/// Every file has `X-Repo-Commit` and `ETag`, and an LFS file gets a 302 to `/lfs/{sha256}` with
+/// `X-Linked-Etag` and `X-Linked-Size`. `Range` requests get 206, missing files 404 with
+/// `X-Error-Code: EntryNotFound`, and unknown repositories or a missing token 401.
 struct TestHub {
     state: Arc<State>,
 }
@@ -124,6 +124,7 @@ impl TestHub {
             token: None,
             progress: false,
             timeout: Duration::from_secs(10),
+            proxy: None,
         }
     }
 }
@@ -252,6 +253,10 @@ fn send(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: 
     let _ = stream.flush();
 }
 
+fn client(options: HubOptions) -> Hub {
+    Hub::new(options).unwrap()
+}
+
 fn spec(text: &str) -> ModelSpec {
     ModelSpec::parse(text).unwrap().unwrap()
 }
@@ -286,7 +291,7 @@ fn files_under(folder: &Path) -> Vec<PathBuf> {
 fn fresh_download_uses_hf_cache_layout() {
     let hub = TestHub::start(vec![Repo::small("org/repo")]);
     let cache = tempfile::tempdir().unwrap();
-    let files = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let files = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
 
     let root = repo_folder(cache.path(), "org/repo");
     let snapshot = root.join("snapshots").join(COMMIT);
@@ -318,10 +323,10 @@ fn fresh_download_uses_hf_cache_layout() {
 fn second_run_downloads_nothing() {
     let hub = TestHub::start(vec![Repo::small("org/repo")]);
     let cache = tempfile::tempdir().unwrap();
-    let first = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let first = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
     let before = hub.requests().len();
 
-    let second = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let second = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
     assert_eq!(second.weights, first.weights);
     assert_eq!(second.config, first.config);
     let later = &hub.requests()[before..];
@@ -334,11 +339,11 @@ fn second_run_downloads_nothing() {
 fn offline_mode_reads_cache_only() {
     let hub = TestHub::start(vec![Repo::small("org/repo")]);
     let cache = tempfile::tempdir().unwrap();
-    let online = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let online = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
     let before = hub.requests().len();
 
     let offline = HubOptions { offline: true, ..hub.options(cache.path()) };
-    let files = Hub::new(offline).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let files = client(offline).resolve(&spec("hf-hub:org/repo")).unwrap();
     assert_eq!(files.weights, online.weights);
     assert_eq!(files.config, online.config);
     assert_eq!(hub.requests().len(), before, "offline mode sent requests");
@@ -349,7 +354,7 @@ fn offline_mode_with_empty_cache_fails_clearly() {
     let hub = TestHub::start(vec![Repo::small("org/repo")]);
     let cache = tempfile::tempdir().unwrap();
     let offline = HubOptions { offline: true, ..hub.options(cache.path()) };
-    let error = Hub::new(offline).resolve(&spec("hf-hub:org/repo")).unwrap_err();
+    let error = client(offline).resolve(&spec("hf-hub:org/repo")).unwrap_err();
     assert!(matches!(error, HubError::Offline { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("HF_HUB_OFFLINE"), "{message}");
@@ -366,7 +371,7 @@ fn cut_download_resumes_with_range() {
     let half = weights.len() / 2;
     hub.cut_next_download_after(half);
 
-    let error = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap_err();
+    let error = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap_err();
     assert!(matches!(error, HubError::Interrupted { .. }), "{error:?}");
     assert!(error.to_string().contains("run the command again"), "{error}");
     let root = repo_folder(cache.path(), "org/repo");
@@ -378,7 +383,7 @@ fn cut_download_resumes_with_range() {
     assert_eq!(std::fs::metadata(&partial).unwrap().len(), half as u64);
 
     let before = hub.requests().len();
-    let files = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let files = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
     assert_eq!(std::fs::read(&files.weights).unwrap(), weights);
     assert!(!partial.exists());
     let resumed = gets_of(&hub.requests()[before..], WEIGHTS);
@@ -391,7 +396,7 @@ fn corrupt_download_is_rejected() {
     let hub = TestHub::start(vec![Repo::small("org/repo")]);
     hub.state.corrupt.store(true, Ordering::SeqCst);
     let cache = tempfile::tempdir().unwrap();
-    let error = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap_err();
+    let error = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap_err();
     assert!(matches!(error, HubError::Checksum { .. }), "{error:?}");
     let root = repo_folder(cache.path(), "org/repo");
     let blobs = files_under(&root.join("blobs"));
@@ -408,7 +413,7 @@ fn repo_without_weights_fails_clearly() {
     };
     let hub = TestHub::start(vec![repo]);
     let cache = tempfile::tempdir().unwrap();
-    let error = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/config-only")).unwrap_err();
+    let error = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/config-only")).unwrap_err();
     assert!(matches!(error, HubError::NoWeights { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("org/config-only"), "{message}");
@@ -417,7 +422,7 @@ fn repo_without_weights_fails_clearly() {
 
     // The missing files are recorded like huggingface_hub does, so offline runs know them too.
     let offline = HubOptions { offline: true, ..hub.options(cache.path()) };
-    let error = Hub::new(offline).resolve(&spec("hf-hub:org/config-only")).unwrap_err();
+    let error = client(offline).resolve(&spec("hf-hub:org/config-only")).unwrap_err();
     assert!(matches!(error, HubError::NoWeights { .. }), "{error:?}");
 }
 
@@ -434,20 +439,20 @@ fn pytorch_weights_are_the_fallback() {
     };
     let hub = TestHub::start(vec![repo]);
     let cache = tempfile::tempdir().unwrap();
-    let files = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/pickle")).unwrap();
+    let files = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/pickle")).unwrap();
     assert_eq!(files.weights.file_name().unwrap(), bin);
     assert_eq!(std::fs::read(&files.weights).unwrap(), fixture(WEIGHTS));
 
     // Offline, the cached .bin serves, since the safetensors file is recorded as missing.
     let offline = HubOptions { offline: true, ..hub.options(cache.path()) };
-    assert_eq!(Hub::new(offline).resolve(&spec("hf-hub:org/pickle")).unwrap().weights, files.weights);
+    assert_eq!(client(offline).resolve(&spec("hf-hub:org/pickle")).unwrap().weights, files.weights);
 }
 
 #[test]
 fn unknown_repo_mentions_hf_token() {
     let hub = TestHub::start(vec![]);
     let cache = tempfile::tempdir().unwrap();
-    let error = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/absent")).unwrap_err();
+    let error = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/absent")).unwrap_err();
     assert!(matches!(error, HubError::Unauthorized { status: 401, .. }), "{error:?}");
     assert!(error.to_string().contains("HF_TOKEN"), "{error}");
 }
@@ -457,12 +462,12 @@ fn gated_repo_needs_token() {
     let repo = Repo { token: Some("hf_test_token".into()), ..Repo::small("org/gated") };
     let hub = TestHub::start(vec![repo]);
     let cache = tempfile::tempdir().unwrap();
-    let error = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/gated")).unwrap_err();
+    let error = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/gated")).unwrap_err();
     assert!(matches!(error, HubError::Unauthorized { status: 401, token_sent: false, .. }), "{error:?}");
     assert!(error.to_string().contains("set HF_TOKEN"), "{error}");
 
     let with_token = HubOptions { token: Some("hf_test_token".into()), ..hub.options(cache.path()) };
-    let files = Hub::new(with_token).resolve(&spec("hf-hub:org/gated")).unwrap();
+    let files = client(with_token).resolve(&spec("hf-hub:org/gated")).unwrap();
     assert_eq!(std::fs::read(&files.weights).unwrap(), fixture(WEIGHTS));
     let heads: Vec<Request> = hub.requests().into_iter().filter(|r| r.method == "HEAD").collect();
     assert_eq!(heads.last().unwrap().authorization.as_deref(), Some("Bearer hf_test_token"));
@@ -472,16 +477,16 @@ fn gated_repo_needs_token() {
 fn unreachable_hub_falls_back_to_cache() {
     let hub = TestHub::start(vec![Repo::small("org/repo")]);
     let cache = tempfile::tempdir().unwrap();
-    let online = Hub::new(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let online = client(hub.options(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
 
     // A port that was just free has nothing listening.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let unreachable = |cache_dir: &Path| HubOptions { endpoint: format!("http://{closed}"), ..hub.options(cache_dir) };
-    let files = Hub::new(unreachable(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
+    let files = client(unreachable(cache.path())).resolve(&spec("hf-hub:org/repo")).unwrap();
     assert_eq!(files.weights, online.weights);
 
     let empty = tempfile::tempdir().unwrap();
-    let error = Hub::new(unreachable(empty.path())).resolve(&spec("hf-hub:org/repo")).unwrap_err();
+    let error = client(unreachable(empty.path())).resolve(&spec("hf-hub:org/repo")).unwrap_err();
     assert!(matches!(error, HubError::Connection { .. }), "{error:?}");
     assert!(error.to_string().contains("HF_HUB_OFFLINE=1"), "{error}");
 }
@@ -497,7 +502,7 @@ fn pretrained_name_requests_open_clip_repo() {
     let repo_id = "laion/CoCa-ViT-B-32-laion2B-s13B-b90k";
     let hub = TestHub::start(vec![weights_only(repo_id)]);
     let cache = tempfile::tempdir().unwrap();
-    let files = Hub::new(hub.options(cache.path())).resolve(&spec("coca_ViT-B-32:laion2b_s13b_b90k")).unwrap();
+    let files = client(hub.options(cache.path())).resolve(&spec("coca_ViT-B-32:laion2b_s13b_b90k")).unwrap();
     assert_eq!(files.config, Some(ModelConfig::Builtin("coca_ViT-B-32")));
     assert_eq!(std::fs::read(&files.weights).unwrap(), fixture(WEIGHTS));
     let paths: Vec<String> = hub.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
@@ -510,7 +515,7 @@ fn hub_repo_without_config_uses_builtin() {
     let repo_id = "laion/mscoco_finetuned_CoCa-ViT-L-14-laion2B-s13B-b90k";
     let hub = TestHub::start(vec![weights_only(repo_id), weights_only("org/no-config")]);
     let cache = tempfile::tempdir().unwrap();
-    let hub_client = Hub::new(hub.options(cache.path()));
+    let hub_client = client(hub.options(cache.path()));
     let files = hub_client.resolve(&spec(&format!("hf-hub:{repo_id}"))).unwrap();
     assert_eq!(files.config, Some(ModelConfig::Builtin("coca_ViT-L-14")));
 
@@ -589,16 +594,39 @@ fn options_follow_huggingface_hub_env_vars() {
     assert_eq!(options(&[("HF_ENDPOINT", "http://127.0.0.1:9/")]).endpoint, "http://127.0.0.1:9");
     assert_eq!(options(&[("HF_TOKEN", "hf_abc")]).token.as_deref(), Some("hf_abc"));
     assert_eq!(defaults.timeout, Duration::from_secs(10));
+    assert_eq!(defaults.proxy, None);
     assert_eq!(options(&[("HF_HUB_DOWNLOAD_TIMEOUT", "60")]).timeout, Duration::from_secs(60));
     assert_eq!(options(&[("HF_HUB_DOWNLOAD_TIMEOUT", "soon")]).timeout, Duration::from_secs(10));
     for (value, offline) in [("1", true), ("true", true), ("YES", true), ("0", false), ("", false)] {
         assert_eq!(options(&[("HF_HUB_OFFLINE", value)]).offline, offline, "HF_HUB_OFFLINE={value}");
     }
 
+    // The proxy follows the endpoint's scheme, and NO_PROXY lists hosts and domains to reach directly.
+    let proxy = |vars: &[(&str, &str)]| options(vars).proxy;
+    assert_eq!(proxy(&[("HTTPS_PROXY", "http://proxy:3128")]).as_deref(), Some("http://proxy:3128"));
+    assert_eq!(proxy(&[("https_proxy", "http://proxy:3128")]).as_deref(), Some("http://proxy:3128"));
+    assert_eq!(proxy(&[("HTTP_PROXY", "http://proxy:3128")]), None);
+    assert_eq!(proxy(&[("ALL_PROXY", "http://proxy:3128")]).as_deref(), Some("http://proxy:3128"));
+    let local = [("HF_ENDPOINT", "http://127.0.0.1:9"), ("HTTP_PROXY", "http://proxy:3128")];
+    assert_eq!(proxy(&local).as_deref(), Some("http://proxy:3128"));
+    assert_eq!(proxy(&[local[0], local[1], ("NO_PROXY", "localhost,127.0.0.1")]), None);
+    assert_eq!(proxy(&[("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", ".huggingface.co")]), None);
+    assert_eq!(proxy(&[("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", "face.co")]).as_deref(), Some("http://proxy:3128"));
+
     // `huggingface-cli login` stores the token in HF_HOME/token.
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("token"), "hf_from_file\n").unwrap();
     assert_eq!(options(&[("HF_HOME", home.path().to_str().unwrap())]).token.as_deref(), Some("hf_from_file"));
+}
+
+#[test]
+fn invalid_proxy_fails_clearly() {
+    let cache = tempfile::tempdir().unwrap();
+    let options = HubOptions { proxy: Some("ftp://proxy".into()), ..HubOptions::from_vars(|_| None) };
+    let options = HubOptions { cache_dir: cache.path().to_path_buf(), ..options };
+    let error = Hub::new(options).err().unwrap();
+    assert!(matches!(error, HubError::InvalidProxy { .. }), "{error:?}");
+    assert!(error.to_string().contains("ftp://proxy"), "{error}");
 }
 
 /// Runs the `coca` binary with the Hub variables set only for it.
@@ -612,7 +640,8 @@ fn coca(args: &[&str], hf_home: &Path, endpoint: &str, offline: bool) -> (bool, 
         .env_remove("HF_HUB_CACHE")
         .env_remove("HUGGINGFACE_HUB_CACHE")
         .env_remove("HF_TOKEN")
-        .env_remove("HF_TOKEN_PATH");
+        .env_remove("HF_TOKEN_PATH")
+        .env("NO_PROXY", "127.0.0.1");
     if offline {
         command.env("HF_HUB_OFFLINE", "1");
     } else {

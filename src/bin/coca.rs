@@ -248,7 +248,7 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
 /// Finds the config text and the weights of a Hub model, downloading what the Hugging Face cache
 /// lacks. `--config` replaces the repository's config.
 fn resolve_hub_model(args: &ModelArgs, spec: &ModelSpec) -> Result<(String, Option<PathBuf>)> {
-    let files = Hub::new(HubOptions::from_env()).resolve(spec)?;
+    let files = Hub::new(HubOptions::from_env())?.resolve(spec)?;
     let config = match (&args.config, &files.config) {
         (Some(name_or_file), _) => config_text(name_or_file)?,
         (None, Some(ModelConfig::File(path))) => read_text(path)?,
