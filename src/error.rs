@@ -100,6 +100,11 @@ pub enum Error {
         /// The preprocessing error.
         source: crate::preprocess::PreprocessError,
     },
+
+    #[cfg(all(feature = "hub", not(target_arch = "wasm32")))]
+    #[error(transparent)]
+    /// A Hugging Face Hub download failed.
+    Hub(#[from] crate::hub::HubError),
 }
 
 /// `Result` with this crate's [`Error`].

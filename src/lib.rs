@@ -28,6 +28,8 @@ pub mod error;
 pub mod generate;
 pub mod gpu;
 pub mod graph;
+#[cfg(all(feature = "hub", not(target_arch = "wasm32")))]
+pub mod hub;
 pub mod model;
 pub mod ops;
 pub mod preprocess;

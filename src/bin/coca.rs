@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use coca_wgpu::generate::{GenerationConfig, GenerationType};
 use coca_wgpu::gpu::parse_backends;
+use coca_wgpu::hub::{Hub, HubOptions, ModelConfig, ModelSpec};
 use coca_wgpu::model::weights::HostWeights;
 use coca_wgpu::{Coca, CocaConfig, Error, GpuContext, GpuOptions, Result};
 
@@ -49,7 +50,9 @@ struct GpuArgs {
 #[derive(Args)]
 struct ModelArgs {
     /// `demo` (bundled), a folder with open_clip_config.json and a .safetensors file (or
-    /// open_clip_pytorch_model.bin), or a .safetensors or torch.save .bin weights file.
+    /// open_clip_pytorch_model.bin), a .safetensors or torch.save .bin weights file,
+    /// `hf-hub:ORG/REPO`, or an open_clip pretrained name such as coca_ViT-B-32:laion2b_s13b_b90k
+    /// (Hub models download into the Hugging Face cache).
     #[arg(long, default_value = "demo")]
     model: String,
     /// Model config: a built-in name (coca_ViT-B-32, coca_ViT-L-14) or a JSON file. Default: the
@@ -262,6 +265,11 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
         return Ok((args.config.as_deref().map(config_text).transpose()?.unwrap_or_else(|| DEMO_CONFIG.into()), None));
     }
     let path = PathBuf::from(&args.model);
+    if !path.exists() {
+        if let Some(spec) = ModelSpec::parse(&args.model)? {
+            return resolve_hub_model(args, &spec);
+        }
+    }
     let (folder, weights) = if path.is_dir() {
         (path.clone(), weights_in_folder(&path)?)
     } else if path.is_file() {
@@ -294,6 +302,24 @@ fn resolve_model(args: &ModelArgs) -> Result<(String, Option<PathBuf>)> {
         }
     };
     Ok((config, Some(weights)))
+}
+
+/// Finds the config text and the weights of a Hub model, downloading what the Hugging Face cache
+/// lacks. `--config` replaces the repository's config.
+fn resolve_hub_model(args: &ModelArgs, spec: &ModelSpec) -> Result<(String, Option<PathBuf>)> {
+    let files = Hub::new(HubOptions::from_env())?.resolve(spec)?;
+    let config = match (&args.config, &files.config) {
+        (Some(name_or_file), _) => config_text(name_or_file)?,
+        (None, Some(ModelConfig::File(path))) => read_text(path)?,
+        (None, Some(ModelConfig::Builtin(name))) => config_text(name)?,
+        (None, None) => {
+            return Err(Error::InvalidArgument(format!(
+                "{} has no open_clip_config.json; pass --config coca_ViT-B-32 (or another built-in name or JSON file)",
+                files.repo
+            )))
+        }
+    };
+    Ok((config, Some(files.weights)))
 }
 
 /// Picks the weights file of a model folder: open_clip's safetensors names first, else the only
