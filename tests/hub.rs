@@ -681,3 +681,29 @@ fn cli_embeds_text_from_hub_model() {
     assert!(stderr.contains("HF_HUB_OFFLINE"), "{stderr}");
     assert_eq!(hub.requests().len(), before);
 }
+
+/// A repository whose only weights are `open_clip_pytorch_model.bin` (as in laion's CoCa
+/// repositories) downloads, loads and embeds text like the safetensors folder.
+#[test]
+fn cli_loads_pytorch_weights_of_a_hub_repo() {
+    let bin = "open_clip_pytorch_model.bin";
+    let small_bin = std::fs::read(common::fixtures().join("bin/small").join(bin)).unwrap();
+    let repo = Repo {
+        id: "org/pickle".into(),
+        files: vec![
+            RepoFile { name: CONFIG.into(), bytes: fixture(CONFIG), lfs: false },
+            RepoFile { name: bin.into(), bytes: small_bin, lfs: true },
+        ],
+        token: None,
+    };
+    let hub = TestHub::start(vec![repo]);
+    let hf_home = tempfile::tempdir().unwrap();
+    let local = common::fixtures().join("parity/small");
+    let args = |model| ["embed-text", "--json", "--model", model, "a red circle"];
+    let (ok, expected, stderr) = coca(&args(local.to_str().unwrap()), hf_home.path(), &hub.endpoint(), false);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = coca(&args("hf-hub:org/pickle"), hf_home.path(), &hub.endpoint(), false);
+    assert!(ok, "{stderr}");
+    // The .bin holds the small checkpoint's f16 weights, the same values as its safetensors file.
+    assert_eq!(stdout, expected);
+}
