@@ -3,22 +3,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{fixtures, load_expected};
 
 fn coca(args: &[&str]) -> (bool, String, String) {
-    // Mesa's Vulkan loader complains on standard error when XDG_RUNTIME_DIR is unset.
-    let output = Command::new(env!("CARGO_BIN_EXE_coca"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run coca");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::run_coca(args)
 }
 
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {

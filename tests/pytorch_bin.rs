@@ -8,7 +8,6 @@ mod common;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use coca_wgpu::model::weights::HostWeights;
 use coca_wgpu::CocaConfig;
@@ -229,20 +228,8 @@ fn corrupted_archives_never_panic() {
     }
 }
 
-// The command line, as tests/cli.rs runs it.
-
 fn coca(args: &[&str]) -> (bool, String, String) {
-    // Mesa's Vulkan loader complains on standard error when XDG_RUNTIME_DIR is unset.
-    let output = Command::new(env!("CARGO_BIN_EXE_coca"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run coca");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::run_coca(args)
 }
 
 /// Creates an empty folder under the system's temporary folder.

@@ -116,3 +116,19 @@ pub fn prefix(args: &serde_json::Value) -> Option<Vec<u32>> {
 pub fn token_rows(value: &serde_json::Value) -> Vec<Vec<u32>> {
     value.as_array().unwrap().iter().map(|row| row.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()).collect()
 }
+
+/// Runs the `coca` command line; returns (success, standard output, standard error).
+pub fn run_coca(args: &[&str]) -> (bool, String, String) {
+    let binary = option_env!("CARGO_BIN_EXE_coca").expect("the coca binary (build the tests with the `cli` feature)");
+    // Mesa's Vulkan loader complains on standard error when XDG_RUNTIME_DIR is unset.
+    let output = std::process::Command::new(binary)
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("run coca");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
