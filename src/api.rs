@@ -105,11 +105,48 @@ impl Coca {
 
     /// Classifies preprocessed pixels of `batch` images, as [`Coca::classify`].
     pub async fn classify_pixels<S: AsRef<str>>(&mut self, pixels: &[f32], batch: usize, labels: &[S]) -> Result<Vec<Vec<f32>>> {
+        self.classify_pixels_with_templates(pixels, batch, labels, &[] as &[&str]).await
+    }
+
+    /// Zero-shot classification with prompt templates, as open_clip's zero-shot classifier builds
+    /// its class embeddings: each label fills the `{}` of every template ("a photo of {}."), the
+    /// normalized text features of a label's prompts are averaged and normalized again. Without
+    /// templates each label is embedded as given.
+    pub async fn classify_pixels_with_templates<S: AsRef<str>, T: AsRef<str>>(
+        &mut self,
+        pixels: &[f32],
+        batch: usize,
+        labels: &[S],
+        templates: &[T],
+    ) -> Result<Vec<Vec<f32>>> {
         if labels.is_empty() {
             return Err(Error::InvalidArgument("no labels given; pass at least one label".into()));
         }
+        if let Some(bad) = templates.iter().find(|t| !t.as_ref().contains("{}")) {
+            return Err(Error::InvalidArgument(format!(
+                "prompt template `{}` has no `{{}}` for the label; write it like \"a photo of {{}}.\"",
+                bad.as_ref()
+            )));
+        }
         let image_features = self.encode_image(pixels, batch, true).await?;
-        let text_features = self.embed_texts(labels, true).await?;
+        let text_features = if templates.is_empty() {
+            self.embed_texts(labels, true).await?
+        } else {
+            let mut classes = Vec::with_capacity(labels.len());
+            for label in labels {
+                let prompts: Vec<String> = templates.iter().map(|t| t.as_ref().replace("{}", label.as_ref())).collect();
+                let features = self.embed_texts(&prompts, true).await?;
+                let mut mean = vec![0f32; features[0].len()];
+                for row in &features {
+                    for (m, v) in mean.iter_mut().zip(row) {
+                        *m += v / features.len() as f32;
+                    }
+                }
+                let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                classes.push(mean.into_iter().map(|v| v / norm).collect::<Vec<f32>>());
+            }
+            classes
+        };
         Ok(image_features
             .iter()
             .map(|image| {

@@ -283,3 +283,83 @@ fn caption_rejects_bad_generation_options() {
         assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn caption_batches_a_folder_like_single_images() {
+    // examples/images holds 7 images (and a README that is skipped); open_clip's greedy tokens
+    // for each are in tests/fixtures/demo/expected.json.
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("demo/expected.json")).unwrap()).unwrap();
+    let folder = fixtures().join("../../examples/images");
+    let (ok, stdout, stderr) =
+        coca(&["caption", "--json", "--generation", "top_k", "--batch-size", "3", folder.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), 7, "{stdout}");
+    for line in &lines {
+        let image = line["image"].as_str().unwrap();
+        let name = std::path::Path::new(image).file_name().unwrap().to_str().unwrap();
+        let want = &expected["images"][name]["greedy"];
+        assert_eq!(line["caption"], want["caption"], "{name}");
+        let tokens = line["tokens"].as_array().unwrap();
+        let end = tokens.iter().position(|t| t == 49407).map_or(tokens.len(), |p| p + 1);
+        assert_eq!(tokens[..end], want["tokens"].as_array().unwrap()[..], "{name}: batches pad after the end token");
+    }
+    let empty = std::env::temp_dir().join(format!("coca-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, _, stderr) = coca(&["caption", empty.to_str().unwrap()]);
+    std::fs::remove_dir(&empty).unwrap();
+    assert!(!ok);
+    assert!(stderr.contains("has no image files"), "{stderr}");
+}
+
+#[test]
+fn classify_averages_prompt_templates() {
+    let image = fixtures().join("../../examples/images/shapes-2.png");
+    let labels = "a yellow square,a single blue circle";
+    let templates = ["a photo of {}.", "{}"];
+    let (ok, stdout, stderr) = coca(&[
+        "classify",
+        "--json",
+        "--labels",
+        labels,
+        "--template",
+        templates[0],
+        "--template",
+        templates[1],
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let line = &json_lines(&stdout)[0];
+    // The CPU reference: image and prompt embeddings from the CLI, the average of each label's
+    // normalized prompt embeddings normalized again, and a softmax over logit_scale x cosine.
+    let (ok, image_json, stderr) = coca(&["embed-image", "--json", image.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let image_features = floats(&json_lines(&image_json)[0]["embedding"]);
+    let (ok, forward_json, stderr) = coca(&["forward", "--json", "--text", "x", image.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let logit_scale = json_lines(&forward_json)[0]["logit_scale"].as_f64().unwrap();
+    let mut logits = Vec::new();
+    for label in labels.split(',') {
+        let prompts: Vec<String> = templates.iter().map(|t| t.replace("{}", label)).collect();
+        let mut args = vec!["embed-text", "--json"];
+        args.extend(prompts.iter().map(String::as_str));
+        let (ok, text_json, stderr) = coca(&args);
+        assert!(ok, "{stderr}");
+        let rows: Vec<Vec<f32>> = json_lines(&text_json).iter().map(|l| floats(&l["embedding"])).collect();
+        let mean: Vec<f64> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i] as f64).sum::<f64>() / rows.len() as f64).collect();
+        let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let cosine: f64 = mean.iter().zip(&image_features).map(|(m, x)| m / norm * *x as f64).sum();
+        logits.push(logit_scale * cosine);
+    }
+    let max = logits.iter().cloned().fold(f64::MIN, f64::max);
+    let total: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+    for (label, logit) in labels.split(',').zip(&logits) {
+        let want = (logit - max).exp() / total;
+        let got = line["probabilities"][label].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-4, "{label}: {got} vs {want}");
+    }
+    let (ok, _, stderr) = coca(&["classify", "--labels", labels, "--template", "a photo", image.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("has no `{}` for the label"), "{stderr}");
+}

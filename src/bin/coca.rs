@@ -65,7 +65,7 @@ struct ModelArgs {
 
 #[derive(Args)]
 struct CaptionArgs {
-    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    /// Image files (PNG, JPEG, WebP, GIF, BMP) or folders of them.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     #[command(flatten)]
@@ -138,7 +138,7 @@ struct CaptionArgs {
 
 #[derive(Args)]
 struct EmbedImageArgs {
-    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    /// Image files (PNG, JPEG, WebP, GIF, BMP) or folders of them.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     #[command(flatten)]
@@ -153,12 +153,16 @@ struct EmbedImageArgs {
 
 #[derive(Args)]
 struct ClassifyArgs {
-    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    /// Image files (PNG, JPEG, WebP, GIF, BMP) or folders of them.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Comma-separated labels, e.g. "a dog,a cat".
     #[arg(long, required = true)]
     labels: String,
+    /// Prompt template with `{}` for the label, e.g. "a photo of {}." (repeat for several; the
+    /// prompts' embeddings are averaged per label, as in open_clip's zero-shot classifier).
+    #[arg(long = "template")]
+    templates: Vec<String>,
     #[command(flatten)]
     model: ModelArgs,
     /// Print one JSON object per image per line with every label's probability.
@@ -168,7 +172,7 @@ struct ClassifyArgs {
 
 #[derive(Args)]
 struct ScoreArgs {
-    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    /// Image files (PNG, JPEG, WebP, GIF, BMP) or folders of them.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// The caption to score.
@@ -183,7 +187,7 @@ struct ScoreArgs {
 
 #[derive(Args)]
 struct ForwardArgs {
-    /// Image files (PNG, JPEG, WebP, GIF, BMP), run as one batch.
+    /// Image files (PNG, JPEG, WebP, GIF, BMP) or folders of them, run as one batch.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Text for teacher forcing, tokenized to the context length as open_clip does. Without it
@@ -381,6 +385,36 @@ fn load(args: &ModelArgs) -> Result<Coca> {
     Coca::with_preprocess(ctx, config, host, preprocess)
 }
 
+/// The image files named on the command line, with each folder replaced by the image files in it
+/// (PNG, JPEG, WebP, GIF, BMP by extension, sorted by name).
+fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    const EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"];
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "folder {} has no image files (.png, .jpg, .jpeg, .webp, .gif, .bmp)",
+                path.display()
+            )));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
 fn read_images(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
     paths.iter().map(|p| read(p)).collect()
 }
@@ -396,7 +430,8 @@ fn progress(count: usize) -> Option<indicatif::ProgressBar> {
     })
 }
 
-fn caption(args: CaptionArgs) -> Result<()> {
+fn caption(mut args: CaptionArgs) -> Result<()> {
+    args.images = expand_images(&args.images)?;
     let config = GenerationConfig {
         generation_type: args.generation.parse::<GenerationType>()?,
         num_beams: args.num_beams,
@@ -506,7 +541,8 @@ fn print_vectors(labels: &[String], vectors: &[Vec<f32>], key: &str, json: bool)
     Ok(())
 }
 
-fn embed_image(args: EmbedImageArgs) -> Result<()> {
+fn embed_image(mut args: EmbedImageArgs) -> Result<()> {
+    args.images = expand_images(&args.images)?;
     let mut coca = load(&args.model)?;
     let labels: Vec<String> = args.images.iter().map(|p| p.display().to_string()).collect();
     let mut vectors = Vec::new();
@@ -524,7 +560,8 @@ fn embed_text(args: EmbedTextArgs) -> Result<()> {
     print_vectors(&args.texts, &vectors, "text", args.json)
 }
 
-fn classify(args: ClassifyArgs) -> Result<()> {
+fn classify(mut args: ClassifyArgs) -> Result<()> {
+    args.images = expand_images(&args.images)?;
     let labels: Vec<String> = args.labels.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     if labels.is_empty() {
         return Err(Error::InvalidArgument("--labels is empty; pass comma-separated labels such as \"a dog,a cat\"".into()));
@@ -532,7 +569,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     let mut coca = load(&args.model)?;
     let images = read_images(&args.images)?;
     let pixels = preprocess(&coca, &args.images, &images)?;
-    let probabilities = pollster::block_on(coca.classify_pixels(&pixels, args.images.len(), &labels))?;
+    let probabilities =
+        pollster::block_on(coca.classify_pixels_with_templates(&pixels, args.images.len(), &labels, &args.templates))?;
     let mut out = std::io::stdout().lock();
     for (path, probs) in args.images.iter().zip(probabilities) {
         let best = probs.iter().enumerate().fold(0, |best, (i, p)| if *p > probs[best] { i } else { best });
@@ -548,7 +586,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn score(args: ScoreArgs) -> Result<()> {
+fn score(mut args: ScoreArgs) -> Result<()> {
+    args.images = expand_images(&args.images)?;
     let mut coca = load(&args.model)?;
     let mut out = std::io::stdout().lock();
     for path in &args.images {
@@ -576,7 +615,8 @@ fn best_tokens(row: &[f32], top: usize) -> Vec<(u32, f32)> {
     order.into_iter().take(top).map(|id| (id, row[id as usize])).collect()
 }
 
-fn forward(args: ForwardArgs) -> Result<()> {
+fn forward(mut args: ForwardArgs) -> Result<()> {
+    args.images = expand_images(&args.images)?;
     let mut coca = load(&args.model)?;
     let batch = args.images.len();
     let bytes = read_images(&args.images)?;
