@@ -456,6 +456,11 @@ impl Coca {
             )));
         }
         let vocab = self.model.dims.vocab_size as u32;
+        for (name, id) in [("eos_token_id", config.eos_token_id), ("pad_token_id", pad)] {
+            if id >= vocab {
+                return Err(Error::InvalidArgument(format!("{name} {id} is outside the vocabulary of {vocab} tokens")));
+            }
+        }
         if let Some(bad) = start.iter().find(|&&t| t >= vocab) {
             return Err(Error::InvalidArgument(format!("token id {bad} is outside the vocabulary of {vocab}")));
         }

@@ -125,6 +125,15 @@ struct CaptionArgs {
     /// Pad every caption's tokens to --seq-len with the pad token.
     #[arg(long)]
     fixed_output_length: bool,
+    /// Start-of-text token id.
+    #[arg(long, default_value_t = 49406)]
+    sot_token_id: u32,
+    /// End-of-text token id.
+    #[arg(long, default_value_t = 49407)]
+    eos_token_id: u32,
+    /// Padding token id. Default: the model's pad id (0).
+    #[arg(long)]
+    pad_token_id: Option<u32>,
     /// Seed for sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -451,6 +460,9 @@ fn caption(mut args: CaptionArgs) -> Result<()> {
         stop_strings: args.stop_strings.clone(),
         max_seq_len: args.max_seq_len,
         fixed_output_length: args.fixed_output_length,
+        sot_token_id: args.sot_token_id,
+        eos_token_id: args.eos_token_id,
+        pad_token_id: args.pad_token_id,
         ..GenerationConfig::default()
     };
     if args.batch_size == 0 {
