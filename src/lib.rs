@@ -39,3 +39,6 @@ pub use error::{Error, Result};
 pub use generate::{GenerationConfig, GenerationType};
 pub use model::{CocaConfig, CocaModel};
 pub use gpu::{GpuContext, GpuOptions};
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
