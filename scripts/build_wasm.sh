@@ -9,7 +9,8 @@
 # wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock; if it is not on PATH at
 # that version, it is installed from crates.io into target/wasm-tools.
 #
-# Environment: RUSTC (compiler to use), WASM_PROFILE (cargo profile, default release).
+# Environment: RUSTC (compiler to use), WASM_PROFILE (cargo profile, default release), WASM_OPT
+# (a binaryen wasm-opt to run on the output; none by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,7 +31,7 @@ elif [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
 else
   echo "error: no Rust compiler for wasm32-unknown-unknown found. Install one of:" >&2
   echo "  rustup target add wasm32-unknown-unknown" >&2
-  echo "  apt-get install rustc-web cargo-web rust-web-src rust-web-llvm lld" >&2
+  echo "  apt-get install rustc-web cargo-web rust-web-src rust-web-llvm lld-22" >&2
   exit 1
 fi
 export RUSTC="$rustc_bin"
@@ -58,6 +59,14 @@ fi
 
 rm -rf pkg
 "$bindgen" --target web --out-dir pkg --out-name coca_wgpu "$wasm"
+
+# Optional: shrink the module with binaryen's wasm-opt, e.g. WASM_OPT=node_modules/.bin/wasm-opt
+# from the npm package `binaryen`; Debian 12's binaryen 108 is reported to corrupt this module.
+if [ -n "${WASM_OPT:-}" ]; then
+  "$WASM_OPT" -Os --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    pkg/coca_wgpu_bg.wasm -o pkg/coca_wgpu_bg.wasm
+fi
 
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 cat > pkg/package.json <<EOF

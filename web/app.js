@@ -263,7 +263,7 @@ function showOptionsFor(type) {
 $("generation-type").addEventListener("change", () => showOptionsFor($("generation-type").value));
 showOptionsFor($("generation-type").value);
 
-/** The visible decoding options, named as `caption` expects them. */
+/** Collects the visible decoding options under the names that `caption` expects. */
 function captionOptions() {
   const options = { generationType: $("generation-type").value };
   for (const input of document.querySelectorAll("#options input")) {

@@ -31,7 +31,7 @@ const handlers = {
 
   async caption({ image, options }) {
     if (!model) {
-      throw new Error("no model is loaded");
+      throw new Error("no model is loaded; load one first");
     }
     const onToken = ({ text }) => postMessage({ type: "token", text });
     return model.caption(image, { ...options, onToken });

@@ -84,7 +84,7 @@ impl Transfer {
             )));
         }
 
-        // Cache a copy of the stream while reading the other; the put completes with the body.
+        // The cache stores a copy of the stream while this reads the other. Its put completes with the body.
         let stored = match &self.cache {
             Some(cache) => Some(cache.put_with_str(url, &response.clone()?)),
             None => None,
@@ -123,11 +123,11 @@ impl Transfer {
             .map_err(|error| self.read_error(error, &format!("reading {name}")))
     }
 
-    fn read_error(&self, error: JsValue, what: &str) -> JsValue {
+    fn read_error(&self, error: JsValue, action: &str) -> JsValue {
         if self.signal.as_ref().is_some_and(AbortSignal::aborted) {
             return abort_error();
         }
-        js_error(format!("{what} failed: {}", error_message(&error)))
+        js_error(format!("{action} failed: {}", error_message(&error)))
     }
 
     async fn read_stream(&self, stream: &ReadableStream, total: Option<u64>, file: &str) -> Result<Vec<u8>, JsValue> {
@@ -184,14 +184,14 @@ fn cache_storage() -> Result<Option<CacheStorage>, JsValue> {
     Ok(Some(caches.dyn_into::<CacheStorage>()?))
 }
 
-/// An `Error` named `AbortError`, as `fetch` rejects with when its signal fires.
+/// Creates an `Error` named `AbortError`, the name of `fetch`'s rejection when its signal fires.
 pub(crate) fn abort_error() -> JsValue {
     let error = js_sys::Error::new("loading the model was aborted");
     error.set_name("AbortError");
     error.into()
 }
 
-/// The `message` of a thrown JavaScript value, or its string form.
+/// Returns the `message` of a thrown JavaScript value, or its string form.
 pub(crate) fn error_message(error: &JsValue) -> String {
     if let Some(error) = error.dyn_ref::<js_sys::Error>() {
         return String::from(error.message());

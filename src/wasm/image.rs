@@ -86,8 +86,8 @@ fn draw(source: &JsValue, width: u32, height: u32) -> Result<DecodedImage, JsVal
         .ok_or_else(|| js_error("could not create a 2D context on an OffscreenCanvas to read the image's pixels"))?
         .dyn_into::<web_sys::OffscreenCanvasRenderingContext2d>()?;
 
-    // drawImage accepts every CanvasImageSource; web-sys only has per-type bindings, all of
-    // which call the same JavaScript method.
+    // drawImage accepts every CanvasImageSource, but web-sys binds it once per type. All the
+    // bindings call the same JavaScript method, so the ImageBitmap one serves every type.
     context.draw_image_with_image_bitmap(source.unchecked_ref::<ImageBitmap>(), 0.0, 0.0)?;
     let image_data = context.get_image_data(0.0, 0.0, width as f64, height as f64)?;
     from_image_data(&image_data)

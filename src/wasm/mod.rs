@@ -62,8 +62,8 @@ export interface LoadOptions {
 }
 
 /** Anything `caption`, `encodeImage` and `classify` accept as an image. Encoded bytes (Blob, File,
- * Uint8Array, ArrayBuffer: PNG, JPEG, WebP, GIF or BMP) decode exactly as open_clip does; the other
- * types are drawn onto a canvas first, so the browser's decoding applies. */
+ * Uint8Array, ArrayBuffer with PNG, JPEG, WebP, GIF or BMP) decode exactly as open_clip does.
+ * The other types are drawn onto a canvas first, so the browser's decoding applies. */
 export type ImageInput =
   | ImageBitmap
   | ImageData
@@ -178,8 +178,8 @@ pub(crate) fn js_error(message: impl Display) -> JsValue {
 
 #[wasm_bindgen(start)]
 fn start() {
-    // NOTE: a panic aborts the WebAssembly instance; this only prints its message to the
-    // console. Every input check returns an Error instead, so a panic is a bug.
+    // NOTE: A panic aborts the WebAssembly instance, and this hook only prints its message to
+    // the console. Every input check returns an Error instead, so a panic is a bug.
     console_error_panic_hook::set_once();
 }
 
@@ -272,7 +272,7 @@ impl CocaHandle {
         future_to_promise(async move { fetch::delete_cache(&name).await.map(JsValue::from) })
     }
 
-    /// The adapter and the model's sizes.
+    /// Returns the adapter's description and the model's sizes.
     #[wasm_bindgen(getter, unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> JsValue {
         self.info.clone()
@@ -292,7 +292,7 @@ impl CocaHandle {
         })
     }
 
-    /// The image embedding (`encode_image`), normalized unless `normalize: false`.
+    /// Computes the image embedding (`encode_image`), normalized unless `normalize: false`.
     #[wasm_bindgen(js_name = encodeImage, unchecked_return_type = "Promise<Float32Array>")]
     pub fn encode_image(
         &self,
@@ -305,7 +305,7 @@ impl CocaHandle {
         })
     }
 
-    /// One text embedding (`encode_text`) per text, normalized unless `normalize: false`.
+    /// Computes one text embedding (`encode_text`) per text, normalized unless `normalize: false`.
     #[wasm_bindgen(js_name = encodeText, unchecked_return_type = "Promise<Float32Array[]>")]
     pub fn encode_text(
         &self,
@@ -318,7 +318,7 @@ impl CocaHandle {
         })
     }
 
-    /// Zero-shot classification: the probability of each label, in the order given.
+    /// Classifies the image zero-shot and returns each label's probability, in the given order.
     #[wasm_bindgen(unchecked_return_type = "Promise<LabelProbability[]>")]
     pub fn classify(
         &self,
@@ -332,8 +332,8 @@ impl CocaHandle {
     }
 }
 
-/// Returns `None` when this environment can run the model, else the reason it cannot: no
-/// `navigator.gpu`, or no adapter.
+/// Resolves to `undefined` when this environment can run the model, else to the reason it
+/// cannot: no `navigator.gpu`, or no adapter.
 #[wasm_bindgen(js_name = webgpuUnavailableReason, unchecked_return_type = "Promise<string | undefined>")]
 pub fn webgpu_unavailable_reason() -> Promise {
     future_to_promise(async move {
@@ -381,7 +381,7 @@ async fn create_context(power_preference: wgpu::PowerPreference) -> Result<GpuCo
         other => js_error(other),
     })?;
 
-    // wgpu's default handler panics; errors of a call are caught by its error scopes, so
+    // wgpu's default handler panics. Errors of a call are caught by its error scopes, so
     // anything left over is only logged.
     ctx.device.on_uncaptured_error(Arc::new(|error| {
         web_sys::console::error_1(&format!("coca-wgpu: uncaptured WebGPU error: {error}").into());
@@ -634,16 +634,16 @@ async fn classify(model: &mut crate::Coca, image: JsValue, labels: JsValue) -> R
     Ok(list.into())
 }
 
-fn string_list(value: &JsValue, what: &str) -> Result<Vec<String>, JsValue> {
+fn string_list(value: &JsValue, argument: &str) -> Result<Vec<String>, JsValue> {
     if !Array::is_array(value) {
-        return Err(js_error(format!("{what} must be an array of strings, got {}", describe_value(value))));
+        return Err(js_error(format!("{argument} must be an array of strings, got {}", describe_value(value))));
     }
     Array::from(value)
         .iter()
         .enumerate()
         .map(|(index, item)| {
             item.as_string().ok_or_else(|| {
-                js_error(format!("{what} must be an array of strings, but item {index} is {}", describe_value(&item)))
+                js_error(format!("{argument} must be an array of strings, but item {index} is {}", describe_value(&item)))
             })
         })
         .collect()

@@ -13,25 +13,25 @@ use crate::generate::{GenerationConfig, GenerationType};
 pub(crate) struct JsOptions {
     object: Option<Object>,
     /// The object's name in error messages, e.g. "caption options".
-    what: &'static str,
+    label: &'static str,
 }
 
 impl JsOptions {
     /// Wraps `value` after checking that it is an object whose keys are all in `known`.
-    pub fn new(value: &JsValue, what: &'static str, known: &[&str]) -> Result<JsOptions, JsValue> {
+    pub fn new(value: &JsValue, label: &'static str, known: &[&str]) -> Result<JsOptions, JsValue> {
         if value.is_undefined() || value.is_null() {
-            return Ok(JsOptions { object: None, what });
+            return Ok(JsOptions { object: None, label });
         }
         let Some(object) = value.dyn_ref::<Object>().filter(|_| value.is_object()) else {
-            return Err(js_error(format!("{what} must be an object, got {}", describe_value(value))));
+            return Err(js_error(format!("{label} must be an object, got {}", describe_value(value))));
         };
         for key in Object::keys(object).iter() {
             let key = key.as_string().unwrap_or_default();
             if !known.contains(&key.as_str()) {
-                return Err(js_error(unknown_key_message(what, &key, known)));
+                return Err(js_error(unknown_key_message(label, &key, known)));
             }
         }
-        Ok(JsOptions { object: Some(object.clone()), what })
+        Ok(JsOptions { object: Some(object.clone()), label })
     }
 
     /// Returns the value of `name`, or `None` when it is missing, `undefined` or `null`.
@@ -44,7 +44,7 @@ impl JsOptions {
     }
 
     fn invalid(&self, name: &str, expected: &str, value: &JsValue) -> JsValue {
-        js_error(format!("{}: `{name}` must be {expected}, got {}", self.what, describe_value(value)))
+        js_error(format!("{}: `{name}` must be {expected}, got {}", self.label, describe_value(value)))
     }
 
     pub fn number(&self, name: &str) -> Result<Option<f64>, JsValue> {
@@ -122,12 +122,12 @@ pub(crate) fn describe_value(value: &JsValue) -> String {
     }
 }
 
-fn unknown_key_message(what: &str, key: &str, known: &[&str]) -> String {
+fn unknown_key_message(label: &str, key: &str, known: &[&str]) -> String {
     let camel = snake_to_camel(key);
     if camel != key && known.contains(&camel.as_str()) {
-        return format!("{what}: unknown option `{key}`; the JavaScript name is `{camel}`");
+        return format!("{label}: unknown option `{key}`; the JavaScript name is `{camel}`");
     }
-    format!("{what}: unknown option `{key}`; known options are {}", known.join(", "))
+    format!("{label}: unknown option `{key}`; known options are {}", known.join(", "))
 }
 
 fn snake_to_camel(name: &str) -> String {
@@ -169,7 +169,7 @@ pub(crate) const CAPTION_OPTIONS: &[&str] = &[
     "onToken",
 ];
 
-/// Largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
+/// Largest integer that a JavaScript number represents exactly (`Number.MAX_SAFE_INTEGER`).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Builds a [`GenerationConfig`] from caption options; missing options keep open_clip's defaults.
