@@ -442,7 +442,8 @@ async fn load(source: JsValue, options: JsValue) -> Result<CocaHandle, JsValue> 
 
 /// Reads the config text and the weights from a `ModelSource`.
 async fn read_model_files(source: &JsValue, transfer: &Transfer) -> Result<(String, Vec<u8>, String), JsValue> {
-    let is_url_source = source.is_object() && Reflect::has(source, &"configUrl".into())?;
+    let is_url_source =
+        source.is_object() && (Reflect::has(source, &"configUrl".into())? || Reflect::has(source, &"weightsUrl".into())?);
     if is_url_source {
         let source = JsOptions::new(source, "model source", URL_SOURCE)?;
         let config_url = source.string("configUrl")?.ok_or_else(|| js_error("model source: `configUrl` is missing"))?;

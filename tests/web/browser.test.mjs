@@ -40,10 +40,14 @@ async function openPage(args) {
   return { browser, page, consoleErrors };
 }
 
-async function waitForModel(page) {
+/** Waits until the model whose menu label starts with `label` has loaded, or failed to. */
+async function waitForModel(page, label = "Demo model") {
   await page.waitForFunction(
-    () => /^Loaded|could not be loaded/.test(document.getElementById("model-status").textContent),
-    null,
+    (label) => {
+      const status = document.getElementById("model-status").textContent;
+      return status.startsWith(`Loaded ${label}`) || status.includes("could not be loaded");
+    },
+    label,
     { timeout: CAPTION_TIMEOUT_MS },
   );
   const status = await page.textContent("#model-status");
@@ -116,6 +120,74 @@ test("page reports a file that is not an image", async () => {
     assert.match(error, /^notes\.png: unsupported image format/);
     assert.equal(await page.isVisible("#error"), true);
     assert.equal(await page.textContent("#caption"), "");
+  } finally {
+    await browser.close();
+  }
+});
+
+test("library caches downloads and honors abort", async () => {
+  const { browser, page } = await openPage(WEBGPU_ARGS);
+  try {
+    await waitForModel(page);
+    const outcome = await page.evaluate(async () => {
+      // The page's own module instance lives in its worker; this one runs on the main thread.
+      const { default: init, Coca } = await import("./pkg/coca_wgpu.js");
+      await init();
+      const source = {
+        configUrl: new URL("models/demo/open_clip_config.json", location.href).href,
+        weightsUrl: new URL("models/demo/open_clip_model.safetensors", location.href).href,
+      };
+      const cacheName = "coca-wgpu-test";
+      const results = {};
+
+      const aborted = new AbortController();
+      aborted.abort();
+      try {
+        await Coca.load(source, { signal: aborted.signal });
+        results.abort = "resolved";
+      } catch (error) {
+        results.abort = error.name;
+      }
+
+      const progress = [];
+      const model = await Coca.load(source, { cache: cacheName, onProgress: (event) => progress.push(event) });
+      const cache = await caches.open(cacheName);
+      results.cachedAfterLoad = Boolean(await cache.match(source.weightsUrl));
+      const weightsEvents = progress.filter((event) => event.file === "weights");
+      results.lastProgress = weightsEvents.at(-1);
+      results.info = model.info;
+      model.free();
+
+      results.clearedExisting = await Coca.clearCache(cacheName);
+      results.clearedAgain = await Coca.clearCache(cacheName);
+      return results;
+    });
+    assert.equal(outcome.abort, "AbortError");
+    assert.equal(outcome.cachedAfterLoad, true);
+    assert.equal(outcome.lastProgress.loaded, outcome.lastProgress.total);
+    assert.ok(outcome.lastProgress.total > 1_000_000, JSON.stringify(outcome.lastProgress));
+    assert.equal(outcome.info.imageSize, 64);
+    assert.equal(outcome.clearedExisting, true);
+    assert.equal(outcome.clearedAgain, false);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("page loads a model from local files", async () => {
+  const expected = nativeCaption(sampleImage, decodings[0].flags);
+  const { browser, page } = await openPage(WEBGPU_ARGS);
+  try {
+    await waitForModel(page);
+    await page.selectOption("#model-choice", "local");
+    await page.setInputFiles("#model-files", [
+      join(repoRoot, "models/demo/open_clip_config.json"),
+      join(repoRoot, "models/demo/open_clip_model.safetensors"),
+    ]);
+    await waitForModel(page, "Local files");
+    await page.setInputFiles("#image-input", join(repoRoot, sampleImage));
+    assert.equal(await waitForCaption(page), "done", await page.textContent("#error"));
+    assert.deepEqual(await shownTokens(page), expected.tokens);
   } finally {
     await browser.close();
   }
