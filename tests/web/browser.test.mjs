@@ -68,7 +68,7 @@ async function shownTokens(page) {
   return (await page.textContent("#tokens")).split(" ").map(Number);
 }
 
-test("page captions an uploaded image like the CLI", async () => {
+test("page caption matches the CLI", async () => {
   const expected = decodings.map((decoding) => nativeCaption(sampleImage, decoding.flags));
   const { browser, page, consoleErrors } = await openPage(WEBGPU_ARGS);
   try {
@@ -106,7 +106,7 @@ test("page captions an uploaded image like the CLI", async () => {
   }
 });
 
-test("page reports a file that is not an image", async () => {
+test("page reports a non-image file", async () => {
   const { browser, page } = await openPage(WEBGPU_ARGS);
   try {
     await waitForModel(page);
@@ -174,7 +174,7 @@ test("library caches downloads and honors abort", async () => {
   }
 });
 
-test("page loads a model from local files", async () => {
+test("page loads local model files", async () => {
   const expected = nativeCaption(sampleImage, decodings[0].flags);
   const { browser, page } = await openPage(WEBGPU_ARGS);
   try {

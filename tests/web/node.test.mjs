@@ -55,7 +55,7 @@ test("streamed tokens match the caption", async () => {
   assert.deepEqual(streamed, result.tokens.slice(1));
 });
 
-test("token callback returning false stops generation", async () => {
+test("token callback can stop generation", async () => {
   const image = await readFile(join(repoRoot, sampleImage));
   const result = await model.caption(image, { generationType: "top_k", topK: 1, onToken: () => false });
   assert.equal(result.tokens.length, 2);
@@ -84,22 +84,22 @@ test("text embeddings are normalized", async () => {
   assert.ok(Math.abs(norm - 1) < 1e-4, `norm is ${norm}`);
 });
 
-test("non-image bytes are rejected with a clear error", async () => {
+test("caption rejects non-image bytes", async () => {
   const text = new TextEncoder().encode("this is not an image");
   await assert.rejects(model.caption(text), { name: "Error", message: /unsupported image format/ });
 });
 
-test("a misspelled option is rejected", async () => {
+test("caption rejects misspelled options", async () => {
   const image = await readFile(join(repoRoot, sampleImage));
   await assert.rejects(model.caption(image, { top_k: 1 }), { message: /unknown option `top_k`; the JavaScript name is `topK`/ });
 });
 
-test("invalid generation options are rejected", async () => {
+test("caption rejects invalid generation options", async () => {
   const image = await readFile(join(repoRoot, sampleImage));
   await assert.rejects(model.caption(image, { numBeams: 4, numBeamGroups: 3 }), { message: /divisible/ });
 });
 
-test("weights that are not safetensors are rejected", async () => {
+test("load rejects non-safetensors weights", async () => {
   const config = await readFile(join(repoRoot, "models/demo/open_clip_config.json"), "utf8");
   await assert.rejects(
     Coca.load({ config, weights: new TextEncoder().encode("not weights"), weightsName: "weights.bin" }),
