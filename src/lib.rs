@@ -43,3 +43,6 @@ pub use error::{Error, Result};
 pub use generate::{BeamScoring, EarlyStopping, GenerationConfig, GenerationType};
 pub use model::{CocaConfig, CocaModel};
 pub use gpu::{GpuContext, GpuOptions};
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -29,6 +29,10 @@ impl Stopwatch {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn now_ms() -> f64 {
-    js_sys::Date::now()
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `performance.now()`, which windows, workers and Node all have. Browsers may coarsen it
+    /// (to 0.1 ms or more), which is fine for stage timings.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn now_ms() -> f64;
 }
