@@ -108,7 +108,17 @@ export interface CaptionOptions {
   lengthPenalty?: number;
   /** Seed of the sampler; the same seed gives the same caption. Default 0. */
   seed?: number;
-  /** Text the caption continues ("top_k" and "top_p" only). */
+  /** Beam scores: sums of log-probabilities (default) or open_clip 3.3.0's raw logits. */
+  beamScoring?: "log_softmax" | "raw_logits";
+  /** Diverse beam search: penalty per earlier group that picked the same token; default 0. */
+  diversityPenalty?: number;
+  /** transformers' early stopping of beam groups; default false. */
+  earlyStopping?: boolean | "never";
+  /** Beam search returns this many captions, best first, in `alternatives`; default 1. */
+  numReturnSequences?: number;
+  /** A caption ends once its text contains one of these strings. */
+  stopStrings?: string[];
+  /** Text the caption continues. */
   prefix?: string;
   /** Called for each token that sampling appends (not called by beam search); return false to stop. */
   onToken?: (event: TokenEvent) => boolean | void;
@@ -138,6 +148,8 @@ export interface CaptionResult {
   /** Generated tokens (start token excluded) per second of decoding. */
   tokensPerSecond: number;
   timings: CaptionTimings;
+  /** With `numReturnSequences` above 1: every returned caption, best first (the first is this one). */
+  alternatives?: { caption: string; tokens: number[]; score: number | null }[];
 }
 
 export interface EmbedOptions {
@@ -566,7 +578,8 @@ async fn caption(model: &mut crate::Coca, tokenizer: &Tokenizer, image: JsValue,
     if let Some(error) = thrown {
         return Err(error);
     }
-    let generated = generated.map_err(js_error)?.remove(0);
+    let all = generated.map_err(js_error)?;
+    let generated = all[0].clone();
     let text = model.tokenizer.decode_caption(&generated.tokens).map_err(js_error)?;
 
     let stats = &model.last_generation;
@@ -587,6 +600,19 @@ async fn caption(model: &mut crate::Coca, tokenizer: &Tokenizer, image: JsValue,
     Reflect::set(&result, &"steps".into(), &(stats.steps as f64).into())?;
     Reflect::set(&result, &"tokensPerSecond".into(), &tokens_per_second.into())?;
     Reflect::set(&result, &"timings".into(), &timings)?;
+    if all.len() > 1 {
+        let alternatives = Array::new();
+        for option in &all {
+            let entry = Object::new();
+            let caption = model.tokenizer.decode_caption(&option.tokens).map_err(js_error)?;
+            Reflect::set(&entry, &"caption".into(), &caption.into())?;
+            let tokens: Array = option.tokens.iter().map(|&t| JsValue::from(t)).collect();
+            Reflect::set(&entry, &"tokens".into(), &tokens)?;
+            Reflect::set(&entry, &"score".into(), &option.score.map_or(JsValue::NULL, JsValue::from))?;
+            alternatives.push(&entry);
+        }
+        Reflect::set(&result, &"alternatives".into(), &alternatives)?;
+    }
     Ok(result.into())
 }
 

@@ -165,6 +165,11 @@ pub(crate) const CAPTION_OPTIONS: &[&str] = &[
     "fixedOutputLength",
     "lengthPenalty",
     "seed",
+    "beamScoring",
+    "diversityPenalty",
+    "earlyStopping",
+    "numReturnSequences",
+    "stopStrings",
     "prefix",
     "onToken",
 ];
@@ -227,6 +232,30 @@ pub(crate) fn generation_config(options: &JsOptions) -> Result<GenerationConfig,
     }
     if let Some(v) = options.integer("seed", MAX_SAFE_INTEGER)? {
         config.seed = v;
+    }
+    if let Some(name) = options.string("beamScoring")? {
+        config.beam_scoring = name.parse().map_err(|e| js_error(format!("caption options: `beamScoring`: {e}")))?;
+    }
+    if let Some(v) = options.number("diversityPenalty")? {
+        config.diversity_penalty = v as f32;
+    }
+    if let Some(value) = options.get("earlyStopping")? {
+        // transformers takes true, false or "never".
+        let text = match (value.as_bool(), value.as_string()) {
+            (Some(flag), _) => flag.to_string(),
+            (None, Some(text)) => text,
+            _ => return Err(options.invalid("earlyStopping", "true, false or \"never\"", &value)),
+        };
+        config.early_stopping = text.parse().map_err(|e| js_error(format!("caption options: `earlyStopping`: {e}")))?;
+    }
+    if let Some(v) = size("numReturnSequences")? {
+        config.num_return_sequences = v;
+    }
+    if let Some(value) = options.get("stopStrings")? {
+        let strings = js_sys::Array::is_array(&value)
+            .then(|| js_sys::Array::from(&value).iter().map(|s| s.as_string()).collect::<Option<Vec<String>>>())
+            .flatten();
+        config.stop_strings = strings.ok_or_else(|| options.invalid("stopStrings", "an array of strings", &value))?;
     }
     Ok(config)
 }

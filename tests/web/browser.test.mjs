@@ -88,7 +88,7 @@ test("page caption matches the CLI", async () => {
 
     // The other decodings, chosen in the form.
     for (const [index, decoding] of decodings.entries()) {
-      if (index === 0) continue;
+      if (index === 0 || decoding.form === false) continue;
       const { generationType, ...fields } = decoding.options;
       await page.selectOption("#generation-type", generationType);
       for (const [name, value] of Object.entries(fields)) {

@@ -12,7 +12,8 @@ export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** The sample image both tests caption, relative to the repository root. */
 export const sampleImage = "examples/images/shapes-1.png";
 
-/** Caption options of each checked decoding, as CLI flags and as JavaScript options. */
+/** Caption options of each checked decoding, as CLI flags and as JavaScript options. Those
+ * marked `form: false` use options that the demo page's form does not offer. */
 export const decodings = [
   { name: "beam search (default options)", flags: [], options: {} },
   { name: "greedy", flags: ["--generation", "top_k", "--top-k", "1"], options: { generationType: "top_k", topK: 1 } },
@@ -20,6 +21,18 @@ export const decodings = [
     name: "seeded top-k sampling",
     flags: ["--generation", "top_k", "--top-k", "16", "--temperature", "8", "--seed", "2"],
     options: { generationType: "top_k", topK: 16, temperature: 8, seed: 2 },
+  },
+  {
+    name: "diverse beam search with a prefix and a stop string",
+    flags: ["--diversity-penalty", "1", "--prefix", "a blue", "--stop", "triangle", "--early-stopping", "never"],
+    options: { diversityPenalty: 1, prefix: "a blue", stopStrings: ["triangle"], earlyStopping: "never" },
+    form: false,
+  },
+  {
+    name: "raw-logit beam search, 1 group, length penalty 0",
+    flags: ["--beam-scoring", "raw_logits", "--num-beam-groups", "1", "--length-penalty", "0"],
+    options: { beamScoring: "raw_logits", numBeamGroups: 1, lengthPenalty: 0 },
+    form: false,
   },
 ];
 
@@ -34,6 +47,11 @@ function runNative(args) {
     maxBuffer: 64 * 1024 * 1024,
   });
   return output.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+/** Runs `coca caption --model demo --json FLAGS IMAGE` and returns all its JSON lines. */
+export function nativeCaptions(image, flags) {
+  return runNative(["caption", "--model", "demo", "--json", ...flags, image]);
 }
 
 /** Runs `coca caption --model demo --json FLAGS IMAGE` and returns its JSON line. */

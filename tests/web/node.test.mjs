@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { create, globals } from "webgpu";
 
-import { decodings, nativeCaption, nativeImageEmbedding, repoRoot, sampleImage } from "./native.mjs";
+import { decodings, nativeCaption, nativeCaptions, nativeImageEmbedding, repoRoot, sampleImage } from "./native.mjs";
 
 const pkg = join(repoRoot, "pkg");
 const { default: init, Coca } = await import(join(pkg, "coca_wgpu.js"));
@@ -41,6 +41,15 @@ for (const decoding of decodings) {
     assert.ok(result.tokensPerSecond > 0, `tokensPerSecond is ${result.tokensPerSecond}`);
   });
 }
+
+test("the n best captions match the CLI's", async () => {
+  const expected = nativeCaptions(sampleImage, ["--num-return-sequences", "3", "--num-beam-groups", "1"]);
+  const image = await readFile(join(repoRoot, sampleImage));
+  const result = await model.caption(image, { numReturnSequences: 3, numBeamGroups: 1 });
+  assert.equal(result.alternatives.length, 3);
+  assert.deepEqual(result.alternatives.map((a) => a.tokens), expected.map((line) => line.tokens));
+  assert.deepEqual(result.tokens, expected[0].tokens);
+});
 
 test("streamed tokens match the caption", async () => {
   const image = await readFile(join(repoRoot, sampleImage));
