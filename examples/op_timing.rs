@@ -51,7 +51,7 @@ fn main() {
         let logits = vec![0.5f32; rows * 49408];
         let b = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytemuck::cast_slice(&logits), usage: wgpu::BufferUsages::STORAGE });
         let lt = g.external("l", Rc::new(b), &[rows, 49408], DType::F32).unwrap();
-        let best = g.top_k("best", lt, k, 49407, 5, None, 1.0).unwrap();
+        let best = g.top_k("best", lt, k, 49407, 5, None, 1.0, false).unwrap();
         g.output(best);
         let plan = g.build().unwrap();
         println!("top_k rows={rows} k={k}: {:.2} ms", time_plan(&ctx, &plan, best));

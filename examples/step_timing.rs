@@ -172,8 +172,8 @@ fn main() {
         ("self attention (2 kernels)", |g, i, rows| self_attention(g, i, rows, i.qkv)),
         ("cross attention (2 kernels)", |g, i, rows| cross_attention(g, i, rows, i.x)),
         ("l2_normalize", |g, i, _| g.l2_normalize("n", i.x).unwrap()),
-        ("top_k k=1", |g, i, _| g.top_k("best", i.logits, 1, 49407, 5, None, 1.0).unwrap()),
-        ("top_k k=12", |g, i, _| g.top_k("best", i.logits, 12, 49407, 5, None, 1.0).unwrap()),
+        ("top_k k=1", |g, i, _| g.top_k("best", i.logits, 1, 49407, 5, None, 1.0, false).unwrap()),
+        ("top_k k=12", |g, i, _| g.top_k("best", i.logits, 12, 49407, 5, None, 1.0, false).unwrap()),
         ("linear 64->49408", |g, i, _| linear(g, i.x, i.w_vocab, None, None)),
     ];
     let only = std::env::var("ONLY").ok();
@@ -204,7 +204,7 @@ fn main() {
     }
     let x = g.layer_norm("ln_final", x, i.gamma, i.beta, 1e-5).unwrap();
     let logits = linear(&mut g, x, i.w_vocab, None, None);
-    let best = g.top_k("best", logits, 1, 49407, 5, None, 1.0).unwrap();
+    let best = g.top_k("best", logits, 1, 49407, 5, None, 1.0, false).unwrap();
     g.output(best);
     let plan = g.build().unwrap();
     let dispatches = plan.dispatches();
