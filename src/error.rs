@@ -76,7 +76,7 @@ pub enum Error {
     },
 
     /// Reading or writing a file or stream failed.
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read or write {path}: {source}")]
     Io {
         /// The file, or a label such as "standard output".
         path: PathBuf,

@@ -221,9 +221,12 @@ impl GenerationConfig {
                 if self.num_beams < 2 {
                     return invalid(format!("num_beams must be at least 2 for beam search, got {}", self.num_beams));
                 }
-                if self.num_beam_groups == 0 || self.num_beams % self.num_beam_groups != 0 {
+                if self.num_beam_groups == 0 {
+                    return invalid("num_beam_groups must be at least 1".into());
+                }
+                if self.num_beams % self.num_beam_groups != 0 {
                     return invalid(format!(
-                        "num_beams ({}) must be divisible by num_beam_groups ({})",
+                        "num_beams ({}) must be divisible by num_beam_groups ({}); change one of them, e.g. 6 beams in 1, 2, 3 or 6 groups",
                         self.num_beams, self.num_beam_groups
                     ));
                 }

@@ -102,10 +102,11 @@ struct CaptionArgs {
     #[arg(long, default_value = "log_softmax")]
     beam_scoring: String,
     /// Diverse beam search: score penalty per earlier beam group that picked the same token.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     diversity_penalty: f32,
-    /// Finished beams' scores are divided by length^length_penalty (above 0 favors longer captions).
-    #[arg(long, default_value_t = 1.0)]
+    /// Finished beams' scores are divided by length^length_penalty (above 0 favors longer
+    /// captions; negative values are allowed).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     length_penalty: f64,
     /// When beam search stops: false (heuristic), true (as soon as enough beams end) or never.
     #[arg(long, default_value = "false")]
@@ -140,7 +141,7 @@ struct CaptionArgs {
     /// Images per GPU batch.
     #[arg(long, default_value_t = 1)]
     batch_size: usize,
-    /// Print one JSON object per image per line.
+    /// Print one JSON object per caption per line.
     #[arg(long)]
     json: bool,
 }
@@ -247,6 +248,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`coca caption ... | head -1`) ends the output quietly, as other tools do.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
