@@ -72,7 +72,7 @@ def generated_lengths(tokens: torch.Tensor) -> list:
 
 
 def time_runs(fn, runs: int, warm_up: bool = True) -> tuple:
-    """Call fn once to warm up (unless told not to) and then `runs` more times. Return (wall times
+    """Call fn once to warm up (unless warm_up is false) and then `runs` more times. Return (wall times
     in seconds, last output)."""
     output = fn() if warm_up else None
     times = []

@@ -443,7 +443,7 @@ impl Coca {
         config.validate(self.context_length())?;
         let pad = config.pad_token_id.unwrap_or(self.model.dims.pad_id);
         // NOTE: on lavapipe, beam search over 8 ViT-B-32 images as one batch (48 rows) was
-        // measured slower than 8 single calls (180 s against 114 s, on a loaded machine); greedy
+        // measured slower than 8 single calls (180 s against 114 s, on a loaded machine). Greedy
         // batches were twice as fast. The cause is not established yet.
         let rows_per_image = match config.generation_type {
             GenerationType::BeamSearch => config.num_beams,
@@ -493,7 +493,7 @@ impl Coca {
         let decoder = StepRunner { ctx: &self.ctx, plan: &plans.decode, step: &plans.step, k: key.k };
         let tokenizer = &self.tokenizer;
         let stop_strings = &config.stop_strings;
-        // A sequence stops once its text contains a stop string; the text is decoded without
+        // A sequence stops once its text contains a stop string. The text is decoded without
         // the start token and any prefix, so a prefix never stops generation by itself.
         let prefix_len = start.len();
         let stops = move |tokens: &[u32]| -> bool {
@@ -571,7 +571,7 @@ impl StepRunner<'_> {
     }
 
     /// open_clip's sampling loop (`top_k`; with k = 1 it is greedy decoding). As in open_clip,
-    /// the model sees only the last `max_seq_len` tokens; once the sequence is longer, each step
+    /// the model reads only the last `max_seq_len` tokens; once the sequence is longer, each step
     /// runs the whole window again from position 0, because every token's position changes.
     async fn sample(
         &self,
@@ -618,7 +618,7 @@ impl StepRunner<'_> {
                     sequences.iter().map(|s| s[full_len.saturating_sub(window)..].to_vec()).collect();
                 let cur_len = windowed[0].len();
                 if full_len > window {
-                    // The window moved: every position holds another token now.
+                    // The window moved, so every position has another token now.
                     for pos in 0..cur_len - 1 {
                         self.run(pos, &windowed, &table, false).await?;
                         steps += 1;

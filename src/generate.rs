@@ -32,7 +32,7 @@ impl std::str::FromStr for GenerationType {
     }
 }
 
-/// How beam search scores a continuation.
+/// The scores that beam search sums along a continuation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BeamScoring {
     /// Sums of log-probabilities (log-softmax of the logits), as transformers' beam search and
@@ -421,8 +421,8 @@ impl BeamSearch {
     }
 
     /// Advances one step given each row's best (score, token) pairs, best first: at least
-    /// [`GenerationConfig::candidates_per_row`] of them. `stops`, when given, tells whether a
-    /// sequence ends on a stop string. Returns, for each new row, the old row whose history it continues.
+    /// [`GenerationConfig::candidates_per_row`] of them. `stops`, when given, returns whether
+    /// a sequence ends on a stop string. Returns, for each new row, the old row whose history it continues.
     pub fn step(&mut self, best: &[Vec<(f32, u32)>], vocab: usize, stops: Option<&dyn Fn(&[u32]) -> bool>) -> Vec<usize> {
         let rows = self.batch * self.num_beams;
         let gs = self.group_size;
@@ -543,7 +543,7 @@ impl BeamSearch {
             // A stable sort by score, then popping from the end, as Python's sorted(...).pop().
             candidates.sort_by(|a, c| a.0.total_cmp(&c.0));
             for _ in 0..keep {
-                best.push(candidates.pop().expect("every group holds as many hypotheses as beams"));
+                best.push(candidates.pop().expect("every group contains as many hypotheses as beams"));
             }
         }
         let longest = best.iter().map(|(_, t)| t.len()).max().unwrap_or(0);

@@ -41,8 +41,8 @@ const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 const MAX_RELATIVE_REDIRECTS: usize = 5;
 const HUGGINGFACE_HEADER_X_REPO_COMMIT: &str = "X-Repo-Commit";
 
-/// Errors of resolving and downloading Hub models. Each variant's message says what failed and
-/// what to do; the fields are the values the message names.
+/// Errors of resolving and downloading Hub models. Each variant's message names what failed and
+/// what to do, and the fields are the values in the message.
 #[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {

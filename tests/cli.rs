@@ -217,8 +217,8 @@ fn caption_beam_options_match_reference() {
 
 #[test]
 fn caption_prefix_and_fixed_length_reach_the_tokens() {
-    // tests/parity.rs checks prefixes and fixed lengths against open_clip; this checks that the
-    // CLI passes them on: the caption starts with the prefix's tokens and has --seq-len tokens.
+    // tests/parity.rs checks prefixes and fixed lengths against open_clip. This checks that the
+    // CLI passes them on, so the caption starts with the prefix's tokens and has --seq-len tokens.
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("generation/small.json")).unwrap()).unwrap();
     let prefix = common::prefix(&fixture["cases"]["greedy_prefix"]["args"]).unwrap();
@@ -286,7 +286,7 @@ fn caption_rejects_bad_generation_options() {
 
 #[test]
 fn caption_batches_a_folder_like_single_images() {
-    // examples/images holds 7 images (and a README that is skipped); open_clip's greedy tokens
+    // examples/images contains 7 images and a README that is skipped. open_clip's greedy tokens
     // for each are in tests/fixtures/demo/expected.json.
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("demo/expected.json")).unwrap()).unwrap();

@@ -228,9 +228,9 @@ fn sampling_with_the_same_seed_repeats() {
 }
 
 /// The demo checkpoint (stored in f16) saved again in f32 and in bf16 gives open_clip's tokens:
-/// f32 holds the same values, bf16 rounds every weight to 8 significant bits.
+/// f32 keeps the same values, and bf16 rounds every weight to 8 significant bits.
 #[test]
-fn f32_and_bf16_copies_of_the_demo_checkpoint_give_the_same_tokens() {
+fn f32_and_bf16_copies_give_same_tokens() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo");
     let config = std::fs::read_to_string(dir.join("open_clip_config.json")).unwrap();
     let f16_bytes = std::fs::read(dir.join("open_clip_model.safetensors")).unwrap();

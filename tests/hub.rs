@@ -704,6 +704,6 @@ fn cli_loads_pytorch_weights_of_a_hub_repo() {
     assert!(ok, "{stderr}");
     let (ok, stdout, stderr) = coca(&args("hf-hub:org/pickle"), hf_home.path(), &hub.endpoint(), false);
     assert!(ok, "{stderr}");
-    // The .bin holds the small checkpoint's f16 weights, the same values as its safetensors file.
+    // The .bin contains the small checkpoint's f16 weights, the same values as its safetensors file.
     assert_eq!(stdout, expected);
 }

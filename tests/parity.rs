@@ -33,10 +33,10 @@ fn load_case_with(case: &str, ctx: coca_wgpu::GpuContext) -> (Coca, HashMap<Stri
 }
 
 /// With a binding limit of 4 MiB, the `small` checkpoint's 6.3 MB token embedding and vocabulary
-/// projection are stored in two parts each (as ViT-L-14's are on a 128 MiB limit); the features and the
-/// generated tokens must still match open_clip.
+/// projection are stored in two parts each, as ViT-L-14's are on a 128 MiB limit. The features
+/// and the generated tokens must still match open_clip.
 #[test]
-fn weights_over_the_binding_limit_are_split_into_parts() {
+fn oversized_weights_load_in_parts() {
     let mut ctx = context();
     ctx.limits.max_storage_buffer_binding_size = 4 << 20;
     let (mut coca, expected, meta) = load_case_with("small", ctx);

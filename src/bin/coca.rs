@@ -120,7 +120,7 @@ struct CaptionArgs {
     /// Stop a caption once its text contains this string (repeat for several).
     #[arg(long = "stop")]
     stop_strings: Vec<String>,
-    /// Sampling sees only the last this many tokens, as open_clip's max_seq_len.
+    /// Sampling feeds the model only the last this many tokens, as open_clip's max_seq_len.
     #[arg(long, default_value_t = 77)]
     max_seq_len: usize,
     /// Pad every caption's tokens to --seq-len with the pad token.
@@ -397,8 +397,8 @@ fn load(args: &ModelArgs) -> Result<Coca> {
     Coca::with_preprocess(ctx, config, host, preprocess)
 }
 
-/// The image files named on the command line, with each folder replaced by the image files in it
-/// (PNG, JPEG, WebP, GIF, BMP by extension, sorted by name).
+/// Lists the image files named on the command line, replacing each folder by the image files in
+/// it (PNG, JPEG, WebP, GIF, BMP by extension, sorted by name).
 fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     const EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"];
     let mut files = Vec::new();
@@ -623,7 +623,7 @@ fn score(mut args: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// The best `top` (token, logit) pairs of a row of logits.
+/// Returns the best `top` (token, logit) pairs of a row of logits.
 fn best_tokens(row: &[f32], top: usize) -> Vec<(u32, f32)> {
     let mut order: Vec<u32> = (0..row.len() as u32).collect();
     order.sort_by(|a, b| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b)));

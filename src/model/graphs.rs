@@ -32,7 +32,7 @@ impl<'m> Binder<'m> {
         Ok(t)
     }
 
-    /// A weight's parts of consecutive rows (one part when it fits one binding).
+    /// Returns a weight's parts of consecutive rows (one part when it fits one binding).
     pub fn w_parts(&mut self, graph: &mut Graph, name: &str) -> Result<Vec<Tensor>> {
         match self.model.parts.get(name) {
             Some(&count) => (0..count).map(|part| self.w(graph, &format!("{name}#{part}"))).collect(),

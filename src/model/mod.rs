@@ -40,7 +40,7 @@ pub struct CocaModel {
     pub logit_bias: Option<f32>,
     pub(crate) weights: HashMap<String, GpuTensor>,
     /// Weights stored in parts because they exceed the binding size limit: name -> part count.
-    /// Part i is stored under `{name}#i` and holds consecutive rows.
+    /// Part i is stored under `{name}#i` and contains consecutive rows.
     pub parts: HashMap<String, usize>,
     /// Bytes of weights on the GPU.
     pub weight_bytes: u64,
@@ -76,7 +76,7 @@ impl CocaModel {
             model.put(ctx, name, &transpose(&tensor.data, rows, cols), &[cols, rows])?;
         }
         // The vocabulary-sized tables (ViT-L-14's are 152 MB in f32) may exceed the binding size
-        // limit; the kernels that read them accept them in parts of whole rows.
+        // limit, so the kernels that read them accept them in parts of whole rows.
         let projection = host.tensors.remove("text_decoder.text_projection").expect("validated");
         let projection = transpose(&projection.data, d.decoder_width, d.vocab_size);
         model.put_rows(ctx, "text_decoder.text_projection", &projection, d.vocab_size, d.decoder_width)?;

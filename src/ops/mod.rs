@@ -144,7 +144,7 @@ impl Graph<'_> {
         Ok(y)
     }
 
-    /// A linear layer without bias whose weight is split by rows into `parts` (each [n_i, k],
+    /// Adds a linear layer without bias whose weight is split by rows into `parts` (each [n_i, k],
     /// in order): the parts fill consecutive columns of one output [.., sum n_i]. Weights over
     /// the device's binding size limit are stored this way.
     pub fn linear_parts(&mut self, name: &str, x: Tensor, parts: &[Tensor]) -> Result<Tensor> {

@@ -108,7 +108,7 @@ pub fn generation_config(args: &serde_json::Value) -> coca_wgpu::GenerationConfi
     config
 }
 
-/// The `prefix` token ids of a fixture's arguments (after the start token), if any.
+/// Returns the `prefix` token ids of a fixture's arguments (after the start token), if any.
 pub fn prefix(args: &serde_json::Value) -> Option<Vec<u32>> {
     args["prefix"].as_array().map(|p| p.iter().map(|t| t.as_u64().unwrap() as u32).collect())
 }
