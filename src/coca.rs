@@ -570,9 +570,9 @@ impl StepRunner<'_> {
         (0..rows * max_len).map(|i| (i / max_len) as u32).collect()
     }
 
-    /// open_clip's sampling loop (`top_k`; with k = 1 it is greedy decoding). As in open_clip,
-    /// the model reads only the last `max_seq_len` tokens; once the sequence is longer, each step
-    /// runs the whole window again from position 0, because every token's position changes.
+    /// Runs open_clip's sampling loop (`top_k`; with k = 1 it is greedy decoding). As in
+    /// open_clip, the model reads only the last `max_seq_len` tokens. Once the sequence is longer,
+    /// each step runs the whole window again from position 0, because every token's position changes.
     async fn sample(
         &self,
         batch: usize,

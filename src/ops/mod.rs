@@ -10,6 +10,16 @@ pub mod reference;
 use crate::error::{Error, Result};
 use crate::gpu::Kernel;
 pub use crate::gpu::Activation;
+
+/// The sizes of one linear dispatch: y[.., offset + j] for j < n, rows of stride `ldy`.
+#[derive(Clone, Copy)]
+struct LinearColumns {
+    m: usize,
+    n: usize,
+    k: usize,
+    ldy: usize,
+    offset: usize,
+}
 use crate::graph::{DType, Graph, Tensor};
 
 /// Layout of one attention op's queries, keys and values (see `shaders/attention.wgsl`).
@@ -125,8 +135,27 @@ impl Graph<'_> {
             self.expect_shape(OP, r, &out_shape)?;
         }
         let y = self.temp(name, &out_shape, DType::F32)?;
+        let columns = LinearColumns { m, n, k, ldy: n, offset: 0 };
+        self.push_linear(x, w, bias, activation, residual, y, columns)?;
+        Ok(y)
+    }
+
+    /// Records one linear dispatch writing columns `offset .. offset + n` of `y` (row stride
+    /// `ldy`): the small-m kernel for decode steps (m <= 8), the tiled one otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn push_linear(
+        &mut self,
+        x: Tensor,
+        w: Tensor,
+        bias: Option<Tensor>,
+        activation: Activation,
+        residual: Option<Tensor>,
+        y: Tensor,
+        c: LinearColumns,
+    ) -> Result<()> {
+        const OP: &str = "linear";
         let dummy = self.dummy();
-        let small = m <= 8;
+        let small = c.m <= 8;
         let (has_bias, has_residual) = (bias.is_some(), residual.is_some());
         let kernel = if small {
             Kernel::LinearSmallM { activation, bias: has_bias, residual: has_residual }
@@ -134,14 +163,14 @@ impl Graph<'_> {
             Kernel::LinearTiled { activation, bias: has_bias, residual: has_residual }
         };
         let workgroups = if small {
-            [u32_of(OP, n.div_ceil(4 * 64))?, 1, 1]
+            [u32_of(OP, c.n.div_ceil(4 * 64))?, 1, 1]
         } else {
-            [u32_of(OP, n.div_ceil(32))?, u32_of(OP, m.div_ceil(32))?, 1]
+            [u32_of(OP, c.n.div_ceil(32))?, u32_of(OP, c.m.div_ceil(32))?, 1]
         };
-        let params = vec![u32_of(OP, m)?, u32_of(OP, n)?, u32_of(OP, k)?, u32_of(OP, n)?, 0, 0, 0, 0];
+        let params =
+            vec![u32_of(OP, c.m)?, u32_of(OP, c.n)?, u32_of(OP, c.k)?, u32_of(OP, c.ldy)?, u32_of(OP, c.offset)?, 0, 0, 0];
         let args = vec![x, w, bias.unwrap_or(dummy), residual.unwrap_or(dummy), y];
-        self.push_node(kernel, params, args, workgroups)?;
-        Ok(y)
+        self.push_node(kernel, params, args, workgroups)
     }
 
     /// Adds a linear layer without bias whose weight is split by rows into `parts` (each [n_i, k],
@@ -171,24 +200,11 @@ impl Graph<'_> {
         let mut out_shape = x_shape.clone();
         *out_shape.last_mut().unwrap() = n_total;
         let y = self.temp(name, &out_shape, DType::F32)?;
-        let dummy = self.dummy();
-        let small = m <= 8;
         let mut offset = 0;
         for part in parts {
             let n = self.shape(*part)[0];
-            let kernel = if small {
-                Kernel::LinearSmallM { activation: Activation::None, bias: false, residual: false }
-            } else {
-                Kernel::LinearTiled { activation: Activation::None, bias: false, residual: false }
-            };
-            let workgroups = if small {
-                [u32_of(OP, n.div_ceil(4 * 64))?, 1, 1]
-            } else {
-                [u32_of(OP, n.div_ceil(32))?, u32_of(OP, m.div_ceil(32))?, 1]
-            };
-            let params =
-                vec![u32_of(OP, m)?, u32_of(OP, n)?, u32_of(OP, k)?, u32_of(OP, n_total)?, u32_of(OP, offset)?, 0, 0, 0];
-            self.push_node(kernel, params, vec![x, *part, dummy, dummy, y], workgroups)?;
+            let columns = LinearColumns { m, n, k, ldy: n_total, offset };
+            self.push_linear(x, *part, None, Activation::None, None, y, columns)?;
             offset += n;
         }
         Ok(y)
