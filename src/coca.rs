@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::generate::{sample, top_p_nucleus, BeamScoring, BeamSearch, GenerationConfig, GenerationType, SampleRng};
+use crate::generate::{process_full_row, sample, top_k_with_ties, top_p_nucleus, BeamScoring, BeamSearch, GenerationConfig, GenerationType, SampleRng};
 use crate::gpu::GpuContext;
 use crate::graph::{DType, Graph, Plan, Tensor};
 use crate::model::weights::HostWeights;
@@ -61,6 +61,7 @@ struct CaptionKey {
     min_len: usize,
     repetition_penalty_bits: u32,
     log_softmax: bool,
+    full_rows: bool,
 }
 
 /// Output of `forward`, as open_clip's output dict.
@@ -407,6 +408,7 @@ impl Coca {
                 key.min_len,
                 penalty,
                 key.log_softmax,
+                key.full_rows,
             )?;
             let decode = g.build()?;
             self.caption_plans.insert(key, CaptionPlan { image, decode, step });
@@ -477,6 +479,7 @@ impl Coca {
             repetition_penalty_bits: config.repetition_penalty.to_bits(),
             log_softmax: config.generation_type == GenerationType::BeamSearch
                 && config.beam_scoring == BeamScoring::LogSoftmax,
+            full_rows: config.reads_full_rows(),
         };
         let clock = Stopwatch::start();
         self.caption_plan(key)?;
@@ -514,7 +517,7 @@ impl Coca {
             decode_ms: clock.elapsed_ms(),
             steps,
             dispatches_per_step: plans.decode.dispatches(),
-            bytes_read_per_step: plans.step.rows * (key.k + 1) * 8,
+            bytes_read_per_step: decoder.bytes_read_per_step(config),
         };
         Ok(outputs)
     }
@@ -563,6 +566,35 @@ impl StepRunner<'_> {
                 StepBest { candidates: pairs[..self.k].to_vec(), logsumexp: pairs[self.k].0 }
             })
             .collect())
+    }
+
+    /// Reads the raw logits of the step just run at `pos` and applies the sampling logits
+    /// processors to each whole row on the host, for sampling beyond the kernel's best candidates.
+    async fn full_rows(&self, pos: usize, sequences: &[Vec<u32>], config: &GenerationConfig) -> Result<Vec<StepBest>> {
+        let tensor = self.step.logits.ok_or_else(|| Error::shape("decode step", "the plan does not keep its logits"))?;
+        let logits = self.plan.read_f32(self.ctx, tensor).await?;
+        let mask_eos = pos + 1 < config.min_seq_len;
+        Ok(logits
+            .chunks(self.step.vocab)
+            .zip(sequences)
+            .map(|(row, seq)| {
+                let (candidates, logsumexp) =
+                    process_full_row(row, &seq[..pos + 1], config.eos_token_id, mask_eos, config.repetition_penalty);
+                StepBest { candidates, logsumexp }
+            })
+            .collect())
+    }
+
+    /// Bytes read back from the GPU per decode step: the best candidates of every row, and every
+    /// row's logits where the sampling options always need them.
+    fn bytes_read_per_step(&self, config: &GenerationConfig) -> usize {
+        let best = self.step.rows * (self.k + 1) * 8;
+        let full = if config.generation_type == GenerationType::TopK && config.reads_full_rows() {
+            self.step.rows * self.step.vocab * 4
+        } else {
+            0
+        };
+        best + full
     }
 
     fn identity_table(&self, rows: usize) -> Vec<u32> {
@@ -626,20 +658,41 @@ impl StepRunner<'_> {
                 }
                 let best = self.run(cur_len - 1, &windowed, &table, true).await?;
                 steps += 1;
+                let forced_eos = cur_len + 1 == config.seq_len;
+                // Rows whose candidates the GPU's best tokens cannot give: a top_k above the
+                // kernel's maximum, or a top_p nucleus wider than the best tokens.
+                let needs_full_row = |row: usize| {
+                    !finished[row]
+                        && !forced_eos
+                        && match config.generation_type {
+                            GenerationType::TopP => {
+                                top_p_nucleus(&best[row].candidates, best[row].logsumexp, config.top_p).is_none()
+                            }
+                            _ => config.reads_full_rows(),
+                        }
+                };
+                let full = if (0..batch).any(needs_full_row) {
+                    Some(self.full_rows(cur_len - 1, &windowed, config).await?)
+                } else {
+                    None
+                };
                 for (row, s) in sequences.iter_mut().enumerate() {
                     let token = if finished[row] {
                         pad
-                    } else if cur_len + 1 == config.seq_len {
+                    } else if forced_eos {
                         config.eos_token_id
                     } else {
-                        let row_best = &best[row];
-                        match config.generation_type {
-                            GenerationType::TopP => {
-                                let nucleus = top_p_nucleus(&row_best.candidates, row_best.logsumexp, config.top_p)?;
-                                sample(nucleus, config.temperature, &mut rng)
-                            }
-                            _ => sample(&row_best.candidates, config.temperature, &mut rng),
-                        }
+                        let row_best = match &full {
+                            Some(full) if needs_full_row(row) => &full[row],
+                            _ => &best[row],
+                        };
+                        let candidates = match config.generation_type {
+                            // A whole row always covers top_p, up to rounding in the sum.
+                            GenerationType::TopP => top_p_nucleus(&row_best.candidates, row_best.logsumexp, config.top_p)
+                                .unwrap_or(&row_best.candidates),
+                            _ => top_k_with_ties(&row_best.candidates, config.top_k),
+                        };
+                        sample(candidates, config.temperature, &mut rng)
                     };
                     s.push(token);
                     if !finished[row] && token != config.eos_token_id {

@@ -250,8 +250,8 @@ impl GenerationConfig {
                 }
             }
             GenerationType::TopK => {
-                if self.top_k == 0 || self.top_k > crate::ops::MAX_TOP_K {
-                    return invalid(format!("top_k must be between 1 and {}, got {}", crate::ops::MAX_TOP_K, self.top_k));
+                if self.top_k == 0 {
+                    return invalid("top_k must be at least 1 (1 is greedy decoding)".into());
                 }
             }
             GenerationType::TopP => {}
@@ -269,8 +269,21 @@ impl GenerationConfig {
                 let penalized = if self.diversity_penalty != 0.0 { (self.num_beam_groups - 1) * group_size } else { 0 };
                 2 * group_size + penalized
             }
+            // A larger top_k reads whole rows of logits instead (see `reads_full_rows`).
+            GenerationType::TopK if self.top_k > crate::ops::MAX_TOP_K => 1,
             GenerationType::TopK => self.top_k,
             GenerationType::TopP => crate::ops::MAX_TOP_K,
+        }
+    }
+
+    /// Returns whether a decode step may need whole rows of logits on the host: always
+    /// for `top_k` above the GPU kernel's maximum, and for `top_p` when the nucleus does not fit
+    /// in the kernel's best candidates.
+    pub(crate) fn reads_full_rows(&self) -> bool {
+        match self.generation_type {
+            GenerationType::BeamSearch => false,
+            GenerationType::TopK => self.top_k > crate::ops::MAX_TOP_K,
+            GenerationType::TopP => true,
         }
     }
 }
@@ -311,24 +324,65 @@ pub(crate) fn sample(candidates: &[(f32, u32)], temperature: f32, rng: &mut Samp
 
 /// Keeps the nucleus of transformers' `TopPLogitsWarper` from the best candidates (sorted best
 /// first): a token stays while the probability of the tokens before it is below `top_p`, so the
-/// first always stays. Probabilities come from the row's `logsumexp`.
-pub(crate) fn top_p_nucleus(candidates: &[(f32, u32)], logsumexp: f32, top_p: f32) -> Result<&[(f32, u32)]> {
+/// first always stays. Probabilities come from the row's `logsumexp`. Returns `None` when the
+/// candidates hold less than `top_p` of the probability, so the nucleus needs more of the row.
+pub(crate) fn top_p_nucleus(candidates: &[(f32, u32)], logsumexp: f32, top_p: f32) -> Option<&[(f32, u32)]> {
     let mut before = 0.0f64;
     for (index, (logit, _)) in candidates.iter().enumerate() {
         if index > 0 && before >= top_p as f64 {
-            return Ok(&candidates[..index]);
+            return Some(&candidates[..index]);
         }
         before += (*logit as f64 - logsumexp as f64).exp();
     }
-    if before >= top_p as f64 {
-        return Ok(candidates);
+    (before >= top_p as f64).then_some(candidates)
+}
+
+/// Keeps the `k` best candidates (sorted best first) and any that tie the k-th, as
+/// transformers' `TopKLogitsWarper` keeps every logit not below the k-th largest.
+pub(crate) fn top_k_with_ties(candidates: &[(f32, u32)], k: usize) -> &[(f32, u32)] {
+    if k >= candidates.len() {
+        return candidates;
     }
-    // NOTE: the nucleus is searched among the best candidates the GPU returns; a flatter
-    // distribution would need the whole row read back.
-    Err(Error::InvalidArgument(format!(
-        "top_p {top_p} needs more than the {} most likely tokens at this step; use a smaller top_p or top_k sampling",
-        candidates.len()
-    )))
+    let kth = candidates[k - 1].0;
+    let kept = k + candidates[k..].iter().take_while(|(logit, _)| *logit >= kth).count();
+    &candidates[..kept]
+}
+
+/// Applies the sampling logits processors to one row on the host, as the top-k kernel does on
+/// the GPU: with `mask_eos` the end-of-text token is left out (transformers'
+/// `MinLengthLogitsProcessor`), and tokens in `history` get transformers' repetition penalty.
+/// Returns every remaining (logit, token) pair, best first with ties to the lower id, and their
+/// logsumexp.
+pub(crate) fn process_full_row(logits: &[f32], history: &[u32], eos: u32, mask_eos: bool, penalty: f32) -> (Vec<(f32, u32)>, f32) {
+    let mut seen = vec![false; logits.len()];
+    if penalty != 1.0 {
+        for &token in history {
+            if let Some(flag) = seen.get_mut(token as usize) {
+                *flag = true;
+            }
+        }
+    }
+    let mut row: Vec<(f32, u32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(token, _)| !(mask_eos && *token as u32 == eos))
+        .map(|(token, &logit)| {
+            let value = if seen[token] {
+                if logit < 0.0 {
+                    logit * penalty
+                } else {
+                    logit / penalty
+                }
+            } else {
+                logit
+            };
+            (value, token as u32)
+        })
+        .collect();
+    row.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let max = row.first().map_or(0.0, |(logit, _)| *logit as f64);
+    let sum: f64 = row.iter().map(|(logit, _)| (*logit as f64 - max).exp()).sum();
+    (row, (max + sum.ln()) as f32)
 }
 
 /// The n best finished hypotheses of one beam group (transformers' `BeamHypotheses`).
@@ -583,9 +637,31 @@ mod tests {
     }
 
     #[test]
-    fn top_p_nucleus_too_large_is_error() {
+    fn top_p_nucleus_beyond_candidates_is_none() {
         let flat = candidates(&[0.01; 16]);
-        let message = top_p_nucleus(&flat, 0.0, 0.5).unwrap_err().to_string();
-        assert!(message.contains("more than the 16 most likely tokens"), "{message}");
+        assert!(top_p_nucleus(&flat, 0.0, 0.5).is_none());
+    }
+
+    #[test]
+    fn top_k_keeps_ties_of_kth() {
+        let row = [(3.0, 7), (2.0, 1), (2.0, 4), (2.0, 9), (1.0, 0)];
+        assert_eq!(top_k_with_ties(&row, 1).len(), 1);
+        assert_eq!(top_k_with_ties(&row, 2).len(), 4);
+        assert_eq!(top_k_with_ties(&row, 5).len(), 5);
+        assert_eq!(top_k_with_ties(&row, 50).len(), 5);
+    }
+
+    #[test]
+    fn full_row_penalizes_history_and_masks_eos() {
+        // Token 0: 2.0 seen, divided by 2. Token 1: -1.0 seen, multiplied by 2. Token 2 is the
+        // end token, masked. Token 3: 0.5 unseen, kept.
+        let logits = [2.0, -1.0, 9.0, 0.5];
+        let (row, logsumexp) = process_full_row(&logits, &[0, 1, 0], 2, true, 2.0);
+        assert_eq!(row, vec![(1.0, 0), (0.5, 3), (-2.0, 1)]);
+        let expected = (1.0f64.exp() + 0.5f64.exp() + (-2.0f64).exp()).ln() as f32;
+        assert!((logsumexp - expected).abs() < 1e-6, "{logsumexp} vs {expected}");
+
+        let (row, _) = process_full_row(&logits, &[0, 1], 2, false, 1.0);
+        assert_eq!(row, vec![(9.0, 2), (2.0, 0), (0.5, 3), (-1.0, 1)]);
     }
 }

@@ -262,6 +262,22 @@ fn caption_stop_string_ends_the_caption() {
 }
 
 #[test]
+fn caption_samples_beyond_top_16() {
+    // top_k above 16 and top_p = 1 read whole rows of logits. Near zero temperature they pick
+    // the argmax, so they give the greedy caption of examples/images/README.md.
+    let image = fixtures().join("../../examples/images/shapes-1.png");
+    for flags in [["--generation", "top_k", "--top-k", "100"], ["--generation", "top_p", "--top-p", "1"]] {
+        let mut args = vec!["caption", "--json", "--temperature", "0.000001"];
+        args.extend_from_slice(&flags);
+        args.push(image.to_str().unwrap());
+        let (ok, stdout, stderr) = coca(&args);
+        assert!(ok, "{flags:?}: {stderr}");
+        let caption = json_lines(&stdout)[0]["caption"].as_str().unwrap().to_string();
+        assert_eq!(caption, "a blue circle left of a blue triangle", "{flags:?}");
+    }
+}
+
+#[test]
 fn caption_rejects_bad_generation_options() {
     let image = fixtures().join("../../examples/images/shapes-1.png");
     let image = image.to_str().unwrap();

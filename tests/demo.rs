@@ -135,6 +135,89 @@ fn top_p_single_token_nucleus_matches_open_clip() {
     }
 }
 
+/// top_k above the GPU kernel's 16 candidates and top_p = 1 both read whole rows of logits. At a
+/// temperature near zero, sampling picks the argmax, so both must give open_clip's greedy tokens.
+#[test]
+fn cold_full_row_sampling_is_greedy() {
+    let mut coca = demo_model();
+    let expected = expected();
+    let greedy = generation_config(&expected["generation"]["greedy"]);
+    let cases = [
+        GenerationConfig { generation_type: GenerationType::TopK, top_k: 50, temperature: 1e-6, ..greedy.clone() },
+        GenerationConfig { generation_type: GenerationType::TopP, top_p: 1.0, temperature: 1e-6, ..greedy.clone() },
+    ];
+    for config in cases {
+        for (name, entry) in expected["images"].as_object().unwrap() {
+            let captions = pollster::block_on(coca.caption(&[image_bytes(entry)], &config)).unwrap();
+            let label = format!("{:?} on {name}", config.generation_type);
+            assert_eq!(captions[0].tokens, tokens(&entry["greedy"]["tokens"]), "{label}");
+        }
+    }
+}
+
+/// With top_p = 1 the nucleus is the whole vocabulary (transformers' `TopPLogitsWarper`), so the
+/// first sampled token follows softmax(logits / temperature) over every token but the end token,
+/// which the minimum length masks. The test counts 256 draws against probabilities from
+/// `forward`'s logits, including the mass outside the 16 best tokens that the GPU returns.
+#[test]
+fn top_p_one_samples_whole_vocabulary() {
+    let mut coca = demo_model();
+    let pixels = coca.preprocess_images(&[shapes_1()]).unwrap();
+    let (sot, eos) = (49406u32, 49407u32);
+    let forward = pollster::block_on(coca.forward(&pixels, &[vec![sot]], false)).unwrap();
+    let logits = &forward.logits[0][0];
+
+    let temperature = 3.0f32;
+    let max = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
+    let weights: Vec<f64> = logits
+        .iter()
+        .enumerate()
+        .map(|(token, &l)| if token as u32 == eos { 0.0 } else { ((l as f64 - max) / temperature as f64).exp() })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let probs: Vec<f64> = weights.iter().map(|w| w / total).collect();
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let outside_16: f64 = order[16..].iter().map(|&t| probs[t]).sum();
+    assert!(outside_16 > 0.1, "the test needs mass beyond the 16 best tokens, got {outside_16}");
+
+    let batch = 64;
+    let repeated = pixels.repeat(batch);
+    let mut counts = vec![0usize; probs.len()];
+    let mut draws = 0;
+    for seed in 0..4 {
+        let config = GenerationConfig {
+            generation_type: GenerationType::TopP,
+            top_p: 1.0,
+            temperature,
+            seq_len: 3,
+            min_seq_len: 2,
+            seed,
+            ..Default::default()
+        };
+        for caption in pollster::block_on(coca.caption_pixels(&repeated, batch, &config, None)).unwrap() {
+            assert_eq!(caption.tokens.len(), 3, "{:?}", caption.tokens);
+            assert_eq!(caption.tokens[2], eos, "the last position is forced to the end token");
+            counts[caption.tokens[1] as usize] += 1;
+            draws += 1;
+        }
+    }
+
+    let check = |what: &str, expected: f64, observed: usize| {
+        let sigma = (expected * (1.0 - expected) / draws as f64).sqrt();
+        let frequency = observed as f64 / draws as f64;
+        assert!(
+            (frequency - expected).abs() <= 4.0 * sigma + 0.01,
+            "{what}: sampled {frequency:.3} of {draws} draws, softmax gives {expected:.3}"
+        );
+    };
+    assert_eq!(counts[eos as usize], 0, "the end token is masked below the minimum length");
+    check("beyond the 16 best tokens", outside_16, order[16..].iter().map(|&t| counts[t]).sum());
+    for &token in &order[..3] {
+        check(&format!("token {token}"), probs[token], counts[token]);
+    }
+}
+
 #[test]
 fn classify_matches_cpu_softmax_and_true_labels() {
     let mut coca = demo_model();

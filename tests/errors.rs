@@ -91,7 +91,7 @@ fn invalid_generation_options_are_rejected() {
         (GenerationConfig { num_beams: 6, num_beam_groups: 4, ..Default::default() }, "divisible by num_beam_groups"),
         (GenerationConfig { temperature: 0.0, ..GenerationConfig::greedy() }, "temperature must be positive"),
         (GenerationConfig { top_p: 1.5, ..Default::default() }, "top_p must be in (0, 1]"),
-        (GenerationConfig { top_k: 0, ..GenerationConfig::greedy() }, "top_k must be between 1 and"),
+        (GenerationConfig { top_k: 0, ..GenerationConfig::greedy() }, "top_k must be at least 1"),
         (GenerationConfig { num_beams: 1, num_beam_groups: 1, ..Default::default() }, "num_beams must be at least 2"),
         (GenerationConfig { repetition_penalty: 0.0, ..Default::default() }, "repetition_penalty must be a positive number"),
         (GenerationConfig { diversity_penalty: -1.0, ..Default::default() }, "diversity_penalty must be zero or positive"),

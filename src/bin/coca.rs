@@ -79,7 +79,7 @@ struct CaptionArgs {
     /// Beam groups; open_clip's default is 3, its 1-group search is plain beam search.
     #[arg(long, default_value_t = 3)]
     num_beam_groups: usize,
-    /// Tokens kept for top_k sampling, 1 to 16 (1: greedy).
+    /// Tokens kept for top_k sampling, at least 1 (1: greedy). Above 16, each step reads whole rows of logits.
     #[arg(long, default_value_t = 1)]
     top_k: usize,
     /// Nucleus size for top_p sampling: the most likely tokens up to this probability mass.

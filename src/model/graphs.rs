@@ -272,6 +272,8 @@ pub struct DecodeStep {
     pub max_len: usize,
     /// Vocabulary size, the number of logits per row.
     pub vocab: usize,
+    /// f32 [rows, vocab]: the raw logits, kept as an output when the host may read whole rows.
+    pub logits: Option<Tensor>,
 }
 
 impl Binder<'_> {
@@ -305,6 +307,7 @@ impl Binder<'_> {
         min_len: usize,
         repetition_penalty: f32,
         log_softmax: bool,
+        keep_logits: bool,
     ) -> Result<DecodeStep> {
         let d = self.model.dims.clone();
         let max_len = d.context_length;
@@ -341,7 +344,11 @@ impl Binder<'_> {
         let logits = g.linear_parts("logits", x, &proj)?;
         let best = g.top_k("best tokens", logits, k, eos_id, min_len, Some((history, max_len)), repetition_penalty, log_softmax)?;
         g.output(best);
-        Ok(DecodeStep { ids, table, history, best, rows, max_len, vocab: d.vocab_size })
+        if keep_logits {
+            g.output(logits);
+        }
+        let logits = keep_logits.then_some(logits);
+        Ok(DecodeStep { ids, table, history, best, rows, max_len, vocab: d.vocab_size, logits })
     }
 
     /// Adds a self-attention block for one new token per row [rows, 1, width], appending its key

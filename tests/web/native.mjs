@@ -23,6 +23,12 @@ export const decodings = [
     options: { generationType: "top_k", topK: 16, temperature: 8, seed: 2 },
   },
   {
+    // A nucleus of the whole vocabulary, which reads every logit of each step back.
+    name: "seeded top-p sampling with p = 1",
+    flags: ["--generation", "top_p", "--top-p", "1", "--temperature", "2", "--seed", "3"],
+    options: { generationType: "top_p", topP: 1, temperature: 2, seed: 3 },
+  },
+  {
     name: "diverse beam search with a prefix and a stop string",
     flags: ["--diversity-penalty", "1", "--prefix", "a blue", "--stop", "triangle", "--early-stopping", "never"],
     options: { diversityPenalty: 1, prefix: "a blue", stopStrings: ["triangle"], earlyStopping: "never" },
