@@ -8,8 +8,9 @@
 // private arrays and barriers are slow, while the CPU caches already serve repeated loads.
 // - `linear_tiled`: each thread computes a 4 x 4 block (8 x 8 threads, 32 x 32 per workgroup), for
 //   encoders and prefill where m is large;
-// - `linear_small_m`: each thread computes 4 columns for all rows of a decode step (m <= 8), so
-//   every weight is read once per step.
+// - `linear_small_m`: each thread computes 4 columns of one block of up to 8 rows (workgroup
+//   row `wid.y`), so every weight is read once per block. The host uses it up to m = 64, which
+//   covers decode steps of batches and beams.
 //
 // The sizes are read through `sizes()`, which ties them to the workgroup id. On Mesa 22.3's
 // lavapipe a branch or loop bound decided by uniform values alone cost about 1 ms per dispatch
@@ -137,7 +138,10 @@ fn linear_small_m(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgr
     let w1 = min(col0 + 1u, size.y - 1u) * k4;
     let w2 = min(col0 + 2u, size.y - 1u) * k4;
     let w3 = min(col0 + 3u, size.y - 1u) * k4;
-    let last = size.x - 1u;
+    // This workgroup's block of up to 8 rows; `last` is the index of its last row in the block.
+    let row0 = wid.y * 8u;
+    let last = min(size.x - row0, 8u) - 1u;
+    let x0 = row0 * k4;
 
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);
@@ -152,35 +156,35 @@ fn linear_small_m(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgr
         let b1 = w[w1 + kk];
         let b2 = w[w2 + kk];
         let b3 = w[w3 + kk];
-        c0 = c0 + dot4(x[kk], b0, b1, b2, b3);
+        c0 = c0 + dot4(x[x0 + kk], b0, b1, b2, b3);
         if (last >= 1u) {
-            c1 = c1 + dot4(x[k4 + kk], b0, b1, b2, b3);
+            c1 = c1 + dot4(x[x0 + k4 + kk], b0, b1, b2, b3);
         }
         if (last >= 2u) {
-            c2 = c2 + dot4(x[2u * k4 + kk], b0, b1, b2, b3);
+            c2 = c2 + dot4(x[x0 + 2u * k4 + kk], b0, b1, b2, b3);
         }
         if (last >= 3u) {
-            c3 = c3 + dot4(x[3u * k4 + kk], b0, b1, b2, b3);
+            c3 = c3 + dot4(x[x0 + 3u * k4 + kk], b0, b1, b2, b3);
         }
         if (last >= 4u) {
-            c4 = c4 + dot4(x[4u * k4 + kk], b0, b1, b2, b3);
+            c4 = c4 + dot4(x[x0 + 4u * k4 + kk], b0, b1, b2, b3);
         }
         if (last >= 5u) {
-            c5 = c5 + dot4(x[5u * k4 + kk], b0, b1, b2, b3);
+            c5 = c5 + dot4(x[x0 + 5u * k4 + kk], b0, b1, b2, b3);
         }
         if (last >= 6u) {
-            c6 = c6 + dot4(x[6u * k4 + kk], b0, b1, b2, b3);
+            c6 = c6 + dot4(x[x0 + 6u * k4 + kk], b0, b1, b2, b3);
         }
         if (last >= 7u) {
-            c7 = c7 + dot4(x[7u * k4 + kk], b0, b1, b2, b3);
+            c7 = c7 + dot4(x[x0 + 7u * k4 + kk], b0, b1, b2, b3);
         }
     }
-    store_row(size, 0u, col0, c0);
-    store_row(size, 1u, col0, c1);
-    store_row(size, 2u, col0, c2);
-    store_row(size, 3u, col0, c3);
-    store_row(size, 4u, col0, c4);
-    store_row(size, 5u, col0, c5);
-    store_row(size, 6u, col0, c6);
-    store_row(size, 7u, col0, c7);
+    store_row(size, row0, col0, c0);
+    store_row(size, row0 + 1u, col0, c1);
+    store_row(size, row0 + 2u, col0, c2);
+    store_row(size, row0 + 3u, col0, c3);
+    store_row(size, row0 + 4u, col0, c4);
+    store_row(size, row0 + 5u, col0, c5);
+    store_row(size, row0 + 6u, col0, c6);
+    store_row(size, row0 + 7u, col0, c7);
 }

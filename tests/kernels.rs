@@ -73,7 +73,7 @@ fn every_shader_parses_and_validates() {
 #[test]
 fn linear_matches_reference_for_small_and_large_m() {
     for ctx in contexts() {
-        for &(m, n, k) in &[(1usize, 37usize, 64usize), (5, 130, 132), (8, 4, 8), (9, 70, 20), (130, 65, 196)] {
+        for &(m, n, k) in &[(1usize, 37usize, 64usize), (5, 130, 132), (8, 4, 8), (9, 70, 20), (48, 70, 20), (64, 9, 8), (65, 33, 24), (130, 65, 196)] {
             for activation in [Activation::None, Activation::Gelu, Activation::QuickGelu] {
                 let x = values(1, m * k, 1.0);
                 let w = values(2, n * k, 0.3);

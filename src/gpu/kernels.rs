@@ -36,8 +36,8 @@ pub enum Kernel {
         /// Whether a residual tensor is added.
         residual: bool,
     },
-    /// `linear_small_m`: a linear layer for at most 8 rows (a decode step), which reads each
-    /// weight once.
+    /// `linear_small_m`: a linear layer in blocks of 8 rows (up to 64 rows), which reads each
+    /// weight once per block.
     LinearSmallM {
         /// Activation applied before the residual is added.
         activation: Activation,

@@ -2,7 +2,7 @@
 // WebGPU runs on SwiftShader, Chromium's software Vulkan driver, which needs
 // --enable-unsafe-webgpu on Linux. A screenshot of the captioned page goes to target/web-test/.
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -101,6 +101,99 @@ test("page caption matches the CLI", async () => {
     }
 
     assert.deepEqual(consoleErrors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("page captions dropped and pasted images", async () => {
+  const expected = nativeCaption(sampleImage, decodings[0].flags);
+  const bytes = [...(await readFile(join(repoRoot, sampleImage)))];
+  const { browser, page, consoleErrors } = await openPage(WEBGPU_ARGS);
+  try {
+    await waitForModel(page);
+    for (const gesture of ["drop", "paste"]) {
+      // Playwright cannot drag a file from the desktop or fill the clipboard with one, so the
+      // test sends the events that the browser sends for those gestures.
+      await page.evaluate(
+        ({ gesture, bytes }) => {
+          const file = new File([new Uint8Array(bytes)], `${gesture}.png`, { type: "image/png" });
+          const transfer = new DataTransfer();
+          transfer.items.add(file);
+          if (gesture === "drop") {
+            const event = new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+            document.getElementById("drop-zone").dispatchEvent(event);
+          } else {
+            document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true }));
+          }
+        },
+        { gesture, bytes },
+      );
+      assert.equal(await page.getAttribute("#caption", "data-state"), "running", `${gesture} started no caption`);
+      assert.equal(await waitForCaption(page), "done", await page.textContent("#error"));
+      assert.deepEqual(await shownTokens(page), expected.tokens, gesture);
+      assert.equal(await page.isVisible("#preview"), true, `${gesture} shows the image`);
+    }
+    assert.deepEqual(consoleErrors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("library captions every image type", async () => {
+  const greedy = decodings.find((decoding) => decoding.name === "greedy");
+  const expected = nativeCaption(sampleImage, greedy.flags);
+  const { browser, page } = await openPage(WEBGPU_ARGS);
+  try {
+    await waitForModel(page);
+    const outcome = await page.evaluate(async (options) => {
+      const { default: init, Coca } = await import("./pkg/coca_wgpu.js");
+      await init();
+      const model = await Coca.load({
+        configUrl: new URL("models/demo/open_clip_config.json", location.href).href,
+        weightsUrl: new URL("models/demo/open_clip_model.safetensors", location.href).href,
+      });
+
+      // samples/shapes-1.png is a copy of the native test's image.
+      const url = new URL("samples/shapes-1.png", location.href).href;
+      const blob = await (await fetch(url)).blob();
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const bitmap = await createImageBitmap(blob);
+      const canvas = document.createElement("canvas");
+      canvas.width = bitmap.width;
+      canvas.height = bitmap.height;
+      canvas.getContext("2d").drawImage(bitmap, 0, 0);
+      const offscreen = new OffscreenCanvas(bitmap.width, bitmap.height);
+      offscreen.getContext("2d").drawImage(bitmap, 0, 0);
+      const element = new Image();
+      element.src = url;
+
+      const inputs = {
+        Blob: blob,
+        File: new File([blob], "shapes-1.png", { type: "image/png" }),
+        Uint8Array: bytes,
+        ArrayBuffer: bytes.buffer.slice(0),
+        ImageData: canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height),
+        ImageBitmap: bitmap,
+        HTMLImageElement: element,
+        HTMLCanvasElement: canvas,
+        OffscreenCanvas: offscreen,
+      };
+      const results = {};
+      for (const [type, image] of Object.entries(inputs)) {
+        try {
+          results[type] = (await model.caption(image, options)).tokens;
+        } catch (error) {
+          results[type] = error.message;
+        }
+      }
+      model.free();
+      return results;
+    }, greedy.options);
+    assert.deepEqual(Object.keys(outcome).length, 9);
+    for (const [type, tokens] of Object.entries(outcome)) {
+      assert.deepEqual(tokens, expected.tokens, `caption of the image as ${type}`);
+    }
   } finally {
     await browser.close();
   }
