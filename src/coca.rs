@@ -444,9 +444,6 @@ impl Coca {
         self.check_pixels(pixels, batch)?;
         config.validate(self.context_length())?;
         let pad = config.pad_token_id.unwrap_or(self.model.dims.pad_id);
-        // NOTE: on lavapipe, beam search over 8 ViT-B-32 images as one batch (48 rows) was
-        // measured slower than 8 single calls (180 s against 114 s, on a loaded machine). Greedy
-        // batches were twice as fast. The cause is not established yet.
         let rows_per_image = match config.generation_type {
             GenerationType::BeamSearch => config.num_beams,
             _ => 1,
