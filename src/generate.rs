@@ -344,8 +344,8 @@ pub(crate) fn top_k_with_ties(candidates: &[(f32, u32)], k: usize) -> &[(f32, u3
         return candidates;
     }
     let kth = candidates[k - 1].0;
-    let kept = k + candidates[k..].iter().take_while(|(logit, _)| *logit >= kth).count();
-    &candidates[..kept]
+    let ties = candidates[k..].iter().take_while(|(logit, _)| *logit >= kth).count();
+    &candidates[..k + ties]
 }
 
 /// Applies the sampling logits processors to one row on the host, as the top-k kernel does on
