@@ -567,6 +567,8 @@ impl StepRunner<'_> {
 
     /// Reads the raw logits of the step just run at `pos` and applies the sampling logits
     /// processors to each whole row on the host, for sampling beyond the kernel's best candidates.
+    /// NOTE: this is a second readback after the step's own; `top_k` above 16 needs it at every
+    /// step and could read the logits with the best tokens in one copy.
     async fn full_rows(&self, pos: usize, sequences: &[Vec<u32>], config: &GenerationConfig) -> Result<Vec<StepBest>> {
         let tensor = self.step.logits.ok_or_else(|| Error::shape("decode step", "the plan does not keep its logits"))?;
         let logits = self.plan.read_f32(self.ctx, tensor).await?;
